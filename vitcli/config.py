@@ -1,0 +1,208 @@
+"""Config dataclasses, presets and their merge order: preset < config file < --set key=value < explicit flags.
+Each command's core function takes one of these; the CLI only fills them in."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vitcli.runtime.errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    """What to train: a composition from parts (vision + projector + LM) or an existing checkpoint."""
+
+    arch: str = "llava"  # llava | encoder-decoder
+    model: str | None = None  # continue from an existing VLM (our run dir, hub id, local dir)
+    vision: str | None = None  # pretrained vision tower; None = random tower from the sizes below
+    llm: str | None = None  # pretrained causal LM (hub id, dir or .gguf); None = random LM from the sizes below
+    projector: str = "mlp2x_gelu"  # linear | mlp2x_gelu
+    vision_feature_layer: int = -1
+    vision_feature_select_strategy: str = "full"  # full | default (drop CLS)
+    image_size: int = 64
+    patch_size: int = 8
+    vision_hidden_size: int = 128
+    vision_num_layers: int = 2
+    vision_num_heads: int = 4
+    text_hidden_size: int = 128
+    text_num_layers: int = 2
+    text_num_heads: int = 4
+    text_intermediate_size: int = 256
+    max_position_embeddings: int = 512
+    dropout: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    output: str = ""
+    preset: str = "tiny"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    stage: str = "full"  # align | instruct | full
+    epochs: float = 1.0
+    max_steps: int = 0  # > 0 overrides epochs
+    per_device_batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    max_grad_norm: float = 1.0
+    max_length: int = 256
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    log_every_steps: int = 10
+    overwrite: bool = False
+    max_train_samples: int = 0  # 0 = all
+
+
+@dataclass
+class GenerationConfig:
+    max_new_tokens: int = 32
+    num_beams: int = 1
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    batch_size: int = 16
+    seed: int = 0
+
+
+@dataclass
+class EvalConfig:
+    task: str = "vqa"  # caption | vqa
+    model: str | None = None
+    data: str | None = None
+    split: str = "test"
+    predictions: str | None = None
+    per_item: str | None = None
+    max_samples: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A few-hundred-thousand-parameter VLM that learns the synthetic world on 2 CPU cores in minutes.
+    "tiny": {},
+    # Smaller still, for tests: trains in seconds, learns nothing useful.
+    "test": {
+        "model.image_size": 32, "model.patch_size": 8, "model.vision_hidden_size": 32,
+        "model.vision_num_layers": 1, "model.vision_num_heads": 2, "model.text_hidden_size": 32,
+        "model.text_num_layers": 1, "model.text_num_heads": 2, "model.text_intermediate_size": 64,
+        "per_device_batch_size": 4, "max_steps": 4, "log_every_steps": 1,
+    },
+}
+
+
+def _field_type(cls: type, name: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    return hints[name]
+
+
+def _coerce(value: Any, typ: Any, key: str) -> Any:
+    """Turn a --set string (or a JSON/YAML value) into the field's declared type."""
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(value, args[0], key)
+    try:
+        if typ is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if typ in (int, float, str):
+            if typ is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return typ(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"'{key}' expects {typ.__name__}, got {value!r}", "fix the value in --set or the config file") from None
+    return value
+
+
+def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
+    """Set dotted keys ('model.image_size') on a nested config dataclass, coercing types; unknown keys fail."""
+    for key, value in overrides.items():
+        target, parts = cfg, key.split(".")
+        for part in parts[:-1]:
+            if not dataclasses.is_dataclass(getattr(target, part, None)):
+                raise ConfigError(f"unknown config key '{key}'", _known_keys_hint(cfg))
+            target = getattr(target, part)
+        name = parts[-1]
+        if name not in {f.name for f in dataclasses.fields(target)}:
+            raise ConfigError(f"unknown config key '{key}'", _known_keys_hint(cfg))
+        typ = _field_type(type(target), name)
+        if dataclasses.is_dataclass(getattr(target, name)):
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{key}' expects a mapping", "use nested keys such as model.image_size")
+            apply_overrides(getattr(target, name), value)
+        else:
+            setattr(target, name, _coerce(value, typ, key))
+    return cfg
+
+
+def _known_keys_hint(cfg: Any, prefix: str = "") -> str:
+    keys = [f"{prefix}{f.name}" for f in dataclasses.fields(cfg)][:12]
+    return "known keys include: " + ", ".join(keys)
+
+
+def parse_set_options(items: list[str]) -> dict[str, str]:
+    """['a.b=1', 'c=x'] -> {'a.b': '1', 'c': 'x'}."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set '{item}' is not key=value", "write e.g. --set model.image_size=64")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML or JSON mapping of config keys (nested or dotted)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file '{p}' not found", "check the --config path")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as e:  # yaml and json raise many types; all mean "not parseable"
+        raise ConfigError(f"config file '{p}' could not be parsed: {str(e).splitlines()[0]}", "check its syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{p}' must hold a mapping, not {type(data).__name__}", "write key: value pairs")
+    return data
+
+
+def build_train_config(preset: str, config_file: str | None, sets: list[str], flags: dict[str, Any]) -> TrainConfig:
+    """Merge in the documented order; `flags` holds only the options the user actually passed."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset '{preset}'", f"choose one of: {', '.join(PRESETS)}")
+    cfg = TrainConfig(preset=preset)
+    apply_overrides(cfg, PRESETS[preset])
+    if config_file:
+        apply_overrides(cfg, load_config_file(config_file))
+    apply_overrides(cfg, parse_set_options(sets))
+    apply_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    return apply_overrides(TrainConfig(), data)

@@ -1,0 +1,1 @@
+"""Pure-Python metrics over strings. Nothing here imports torch."""

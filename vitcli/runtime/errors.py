@@ -1,0 +1,27 @@
+"""Errors the CLI knows how to render: a one-line message plus a hint. Raised in core, rendered in cli/app.py."""
+
+from __future__ import annotations
+
+
+class VitcliError(Exception):
+    """A known failure: `message` says what went wrong, `hint` says what to do about it."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(VitcliError):
+    """Bad flags, presets, config files or --set values."""
+
+
+class DataError(VitcliError):
+    """Unreadable, malformed or inconsistent input data."""
+
+
+class ModelError(VitcliError):
+    """A model or checkpoint that cannot be loaded, composed or used."""
