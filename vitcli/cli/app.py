@@ -1,4 +1,5 @@
-"""The root Typer app: registers the four commands, turns known errors into 'Error: ... / Hint: ...' and exit 1."""
+"""The root Typer app: registers the four commands and turns errors into 'Error: ... / Hint: ...' with exit codes
+0 ok, 1 known failure, 2 usage error, 130 interrupted. VITCLI_DEBUG=1 shows tracebacks instead."""
 
 from __future__ import annotations
 
@@ -6,19 +7,57 @@ import os
 import sys
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.20 vendors its own click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exceptions
 
 from vitcli import __version__
 from vitcli.cli import build_dataset, caption, eval, train
 from vitcli.runtime.errors import VitcliError
 
-app = typer.Typer(
-    name="vitcli",
-    help="Visual instruction tuning: build a dataset, train a LLaVA-style model, evaluate it, caption images.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+# Exits, usage errors and aborts are rendered by typer itself (usage errors exit 2).
+PASS_THROUGH = tuple({typer.Exit, typer.Abort, SystemExit, click_exceptions.ClickException,
+                      getattr(click_exceptions, "Exit", SystemExit), getattr(click_exceptions, "Abort", SystemExit)})
+DEBUG_HINT = "rerun with VITCLI_DEBUG=1 for the traceback, and report it if it looks like a bug"
+
+
+def render_error(message: str, hint: str = "") -> None:
+    sys.stderr.write(f"Error: {message}\n")
+    if hint:
+        sys.stderr.write(f"Hint: {hint}\n")
+    sys.stderr.flush()
+
+
+class VitcliGroup(TyperGroup):
+    """Catches what commands raise, so `vitcli ...` and CliRunner tests see the same output and exit codes."""
+
+    def invoke(self, ctx):  # noqa: ANN001 (typer's Context)
+        debug = os.environ.get("VITCLI_DEBUG") == "1"
+        try:
+            return super().invoke(ctx)
+        except PASS_THROUGH:
+            raise
+        except VitcliError as err:
+            if debug:
+                raise
+            render_error(err.message, err.hint)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            sys.stderr.write("Interrupted.\n")
+            ctx.exit(130)
+        except Exception as err:  # an unknown failure: one line, not a traceback
+            if debug:
+                raise
+            first = str(err).splitlines()[0] if str(err) else ""
+            render_error(f"unexpected {type(err).__name__}: {first}", DEBUG_HINT)
+            ctx.exit(1)
+
+
+app = typer.Typer(name="vitcli", cls=VitcliGroup, no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 def _version(value: bool) -> None:
@@ -31,48 +70,27 @@ def _version(value: bool) -> None:
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    """Visual instruction tuning: build a dataset, train a LLaVA-style model, evaluate it, caption images."""
+    """Visual instruction tuning: build a dataset, train a LLaVA-style model, evaluate it, caption images.
+
+    \b
+    Examples:
+      vitcli build-dataset synthetic --out data/shapes
+      vitcli train --data data/shapes --output runs/shapes --preset tiny
+      vitcli eval --model runs/shapes --data data/shapes --task vqa --json
+      vitcli caption --model runs/shapes image.png
+    """
 
 
-app.add_typer(build_dataset.app, name="build-dataset")
+app.add_typer(build_dataset.app, name="build-dataset", help=build_dataset.HELP)
 app.command("train", help=train.HELP, no_args_is_help=True)(train.train_command)
 app.command("eval", help=eval.HELP, no_args_is_help=True)(eval.eval_command)
 app.command("caption", help=caption.HELP, no_args_is_help=True)(caption.caption_command)
 
 
-def render_error(err: VitcliError) -> None:
-    sys.stderr.write(f"Error: {err.message}\n")
-    if err.hint:
-        sys.stderr.write(f"Hint: {err.hint}\n")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point. Exit codes: 0 ok, 1 known failure, 2 usage error, 130 interrupted."""
-    debug = os.environ.get("VITCLI_DEBUG") == "1"
+def main() -> None:
+    """Console entry point."""
     try:
-        app(args=argv, standalone_mode=False)
-    except VitcliError as err:
-        if debug:
-            raise
-        render_error(err)
-        sys.exit(1)
-    except (typer.Exit, SystemExit) as e:
-        sys.exit(getattr(e, "exit_code", getattr(e, "code", 0)) or 0)
+        app()
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         sys.exit(130)
-    except Exception as err:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(err, click.exceptions.Abort):
-            sys.stderr.write("Interrupted.\n")
-            sys.exit(130)
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        if debug:
-            raise
-        first = str(err).splitlines()[0] if str(err) else ""
-        sys.stderr.write(f"Error: unexpected {type(err).__name__}: {first}\n")
-        sys.stderr.write("Hint: rerun with VITCLI_DEBUG=1 for the traceback, and report it if it looks like a bug\n")
-        sys.exit(1)

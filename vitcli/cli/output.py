@@ -64,3 +64,13 @@ def progress_bar(description: str, total: int | None) -> Iterator[Any]:
             p.update(task, advance=advance, info=info)
 
         yield update
+
+
+def quiet_libraries() -> None:
+    """Silence library progress bars and info logs: stderr carries our progress only."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()

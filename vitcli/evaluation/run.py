@@ -1,0 +1,103 @@
+"""evaluate(cfg) -> EvalReport: predictions from a model on a built dataset (or from files), then metrics.
+Scoring itself lives in evaluation/score.py and metrics/; this module owns generation and provenance."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from vitcli import __version__
+from vitcli.config import EvalConfig
+from vitcli.evaluation.report import EvalReport
+from vitcli.runtime.errors import ConfigError, DataError
+from vitcli.runtime.io import write_jsonl
+
+TASKS_FROM_MODEL = ("caption", "vqa")
+
+
+def evaluate(cfg: EvalConfig, on_progress: Any = None) -> EvalReport:
+    if cfg.model is None:
+        from vitcli.evaluation.score import score_files
+
+        report = score_files(cfg)
+    else:
+        report = evaluate_model(cfg, on_progress)
+    if cfg.per_item:
+        write_jsonl(cfg.per_item, report.per_item)
+    return report
+
+
+def evaluate_model(cfg: EvalConfig, on_progress: Any = None) -> EvalReport:
+    """Generate answers for every row of `cfg.task` in the split, then score them like a prediction file."""
+    from vitcli.data.build import load_built_dataset
+    from vitcli.data.records import prompt_of
+    from vitcli.evaluation.score import score_captions, score_vqa
+    from vitcli.inference.generate import generate
+    from vitcli.modeling.load import load_for_inference
+    from vitcli.runtime.device import resolve_device, resolve_dtype
+    from vitcli.training.collate import open_image
+
+    if cfg.task not in TASKS_FROM_MODEL:
+        raise ConfigError(f"--task {cfg.task} cannot be generated from a built dataset yet",
+                          f"use one of: {', '.join(TASKS_FROM_MODEL)}, or score a --predictions file")
+    if not cfg.data:
+        raise ConfigError("--model needs --data", "pass the dataset folder to evaluate on")
+    data = load_built_dataset(cfg.data)
+    if cfg.split not in data:
+        raise DataError(f"dataset '{cfg.data}' has no split '{cfg.split}'", f"choose one of: {', '.join(data)}")
+    rows = data[cfg.split].filter(lambda t: t == cfg.task, input_columns="task")
+    if cfg.max_samples:
+        rows = rows.select(range(min(cfg.max_samples, len(rows))))
+    if len(rows) == 0:
+        raise DataError(f"split '{cfg.split}' of '{cfg.data}' has no {cfg.task} rows", "pick another --task or --split")
+
+    device = resolve_device(cfg.device)
+    model, processor = load_for_inference(cfg.model, device, resolve_dtype(cfg.dtype, device))
+    meta = rows.remove_columns("image")
+    prompts = [prompt_of(r) for r in meta]
+    preds: list[str] = []
+    for start in range(0, len(rows), cfg.generation.batch_size):
+        batch = rows[start:start + cfg.generation.batch_size]
+        images = [open_image(x) for x in batch["image"]]
+        out = generate(model, processor, images, prompts[start:start + len(images)], cfg.generation)
+        preds.extend(p.text for p in out)
+        if on_progress:
+            on_progress(len(images))
+
+    ids = meta["id"]
+    predictions = dict(zip(ids, preds))
+    if cfg.task == "caption":
+        report = score_captions(predictions, dict(zip(ids, meta["references"])))
+    else:
+        items = {r["id"]: {"answers": r["answers"], "answer_type": r["answer_type"],
+                           "question_type": r["question_type"]} for r in meta}
+        report = score_vqa(predictions, items)
+    report.provenance.update(model_provenance(cfg, data[cfg.split]))
+    return report
+
+
+def model_provenance(cfg: EvalConfig, split: Any) -> dict[str, Any]:
+    """What produced these numbers: model path and weights hash, decoding, dataset fingerprint."""
+    import dataclasses
+
+    import transformers
+
+    return {
+        "vitcli_version": __version__, "transformers_version": transformers.__version__,
+        "model": cfg.model, "weights_sha256": weights_hash(cfg.model), "data": cfg.data, "split": cfg.split,
+        "dataset_fingerprint": getattr(split, "_fingerprint", None),
+        "generation": dataclasses.asdict(cfg.generation), "prompt_template": "processor chat template",
+    }
+
+
+def weights_hash(model: str | None) -> str | None:
+    """sha256 over the model's safetensors files (None for hub ids)."""
+    if not model or not Path(model).is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(Path(model).glob("*.safetensors")):
+        with f.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
