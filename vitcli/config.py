@@ -79,7 +79,14 @@ class EvalConfig:
     data: str | None = None
     split: str = "test"
     predictions: str | None = None
+    references: str | None = None  # COCO caption annotations (file scoring)
+    questions: str | None = None  # VQA v2 questions JSON (file scoring)
+    annotations: str | None = None  # VQA v2 annotations JSON (file scoring)
+    allow_missing: bool = False
+    require_all: bool = False
+    spice: bool = False
     per_item: str | None = None
+    report: str | None = None  # self-contained HTML report path
     max_samples: int = 0
     device: str = "auto"
     dtype: str = "auto"

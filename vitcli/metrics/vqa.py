@@ -113,7 +113,7 @@ def normalize_answer(text: str) -> str:
 @dataclass
 class VqaItem:
     question_id: Any
-    prediction: str
+    prediction: str | None  # None = missing prediction, scored 0
     answers: Sequence[str]  # the human answers (10 in VQA v2)
     answer_type: str | None = None
     question_type: str | None = None
@@ -219,7 +219,7 @@ def compute_vqa_accuracy(items: Iterable[VqaItem | Mapping[str, Any]]) -> VqaSco
         if not answers:
             raise DataError(f"question {qid!r} has no human answers",
                             "every question needs its annotators' answers")
-        acc = scorer.score(pred, answers)
+        acc = 0.0 if pred is None else scorer.score(pred, answers)  # None: no prediction (allow_missing)
         accs.append(acc)
         per_item[qid] = acc
         if qtype is not None:
