@@ -132,62 +132,62 @@ class VqaScores:
 
 
 class _Scorer:
-    """Per-call caches: answer lists, normalised strings and leave-one-out means repeat a lot."""
+    """Per-call caches, because answers repeat a lot: raw answer -> cleaned / normalised form, human answer
+    list -> the strings they are compared in, and (n, matching positions) -> leave-one-out mean.
+    Matches are counted with tuple.count instead of the official O(10 x 10) dict comparisons."""
 
     def __init__(self) -> None:
         self.clean: dict[str, str] = {}
-        self.norm: dict[str, str] = {}
-        self.humans: dict[tuple[str, ...], tuple[bool, tuple[str, ...], dict[str, int]]] = {}
+        self.norm: dict[str, str] = {}  # raw text -> normalize_answer(raw)
+        self.humans: dict[tuple[str, ...], tuple[bool, tuple[str, ...]]] = {}
         self.loo: dict[tuple[int, tuple[int, ...]], float] = {}
 
-    def _clean(self, text: str) -> str:
+    def cleaned(self, text: str) -> str:
         out = self.clean.get(text)
         if out is None:
             out = self.clean[text] = clean_answer(text)
         return out
 
-    def _norm(self, cleaned: str) -> str:
-        out = self.norm.get(cleaned)
+    def normalised(self, text: str) -> str:
+        out = self.norm.get(text)
         if out is None:
-            out = self.norm[cleaned] = process_digit_article(process_punctuation(cleaned))
+            out = self.norm[text] = process_digit_article(process_punctuation(self.cleaned(text)))
         return out
 
-    def _prepare(self, answers: tuple[str, ...]) -> tuple[bool, tuple[str, ...], dict[str, int]]:
-        cleaned = [self._clean(a) for a in answers]
-        disagree = len(set(cleaned)) > 1
-        final = tuple(self._norm(a) for a in cleaned) if disagree else tuple(cleaned)
-        counts: dict[str, int] = {}
-        for a in final:
-            counts[a] = counts.get(a, 0) + 1
-        return disagree, final, counts
+    def prepare(self, answers: tuple[str, ...]) -> tuple[bool, tuple[str, ...]]:
+        """(humans disagree?, the answers as compared: normalised if they disagree, else cleaned)."""
+        if not answers:
+            raise ValueError("no human answers")
+        cleaned = tuple([self.cleaned(a) for a in answers])
+        if cleaned.count(cleaned[0]) == len(cleaned):  # == len(set(cleaned)) == 1, the official test
+            out = (False, cleaned)
+        else:
+            out = (True, tuple([self.normalised(a) for a in answers]))
+        self.humans[answers] = out
+        return out
 
-    def _leave_one_out(self, final: tuple[str, ...], pred: str) -> float:
-        key = (len(final), tuple(i for i, a in enumerate(final) if a == pred))
+    def leave_one_out(self, final: tuple[str, ...], pred: str) -> float:
+        key = (len(final), tuple([i for i, a in enumerate(final) if a == pred]))
         acc = self.loo.get(key)
         if acc is None:
-            n, hits = len(final), len(key[1])
-            # the official float sum, in the official order: a matching human sees hits-1 others
-            accs = [min(1, float(hits - 1 if i in key[1] else hits) / 3) for i in range(n)]
+            n, pos = key
+            hits = len(pos)
+            # the official float sum, in the official order: a matching human sees hits-1 matching others
+            accs = [min(1, float(hits - 1 if i in pos else hits) / 3) for i in range(n)]
             acc = self.loo[key] = float(sum(accs)) / len(accs)
         return acc
 
     def score(self, prediction: str, answers: Sequence[str]) -> float:
-        key = answers if isinstance(answers, tuple) else tuple(answers)
-        prep = self.humans.get(key)
-        if prep is None:
-            if not key:
-                raise ValueError("no human answers")
-            prep = self.humans[key] = self._prepare(key)
-        disagree, final, counts = prep
-        pred = self._clean(prediction)
-        if disagree:
-            pred = self._norm(pred)
-        hits = counts.get(pred, 0)
+        key = answers if type(answers) is tuple else tuple(answers)
+        disagree, final = self.humans.get(key) or self.prepare(key)
+        pred = (self.norm.get(prediction) or self.normalised(prediction)) if disagree else (
+            self.clean.get(prediction) or self.cleaned(prediction))
+        hits = final.count(pred)
         if hits == 0:
             return 0.0
         if hits >= 4:  # every leave-one-out subset still holds >= 3 matches: exactly 1.0
             return 1.0
-        return self._leave_one_out(final, pred)
+        return self.leave_one_out(final, pred)
 
 
 def score_vqa_answer(prediction: str, answers: Sequence[str]) -> float:
@@ -201,31 +201,43 @@ def _mean_pct(values: list[float]) -> float:
     return round(100 * float(sum(values)) / len(values), 2)  # the official expression, same order
 
 
-def compute_vqa_accuracy(items: Iterable[VqaItem | Mapping[str, Any]]) -> VqaScores:
-    """Official VQA v2 accuracy over `items` (VqaItem or mappings with the same keys), in their order.
-    Per-type groups appear in first-seen order, as the official dicts do."""
-    scorer = _Scorer()
+VqaTuple = tuple  # (question_id, prediction or None, answers, answer_type, question_type)
+
+
+def compute_vqa_accuracy(items: Iterable[VqaItem | VqaTuple | Mapping[str, Any]]) -> VqaScores:
+    """Official VQA v2 accuracy over `items`, in their order. An item is a VqaItem, a mapping with the same
+    keys, or a plain tuple (question_id, prediction, answers, answer_type, question_type) - the fast path.
+    A prediction of None (allowed missing) scores 0. Per-type groups keep first-seen order, as officially."""
+    score = _Scorer().score
     accs: list[float] = []
     per_item: dict[Any, float] = {}
     by_ans: dict[Any, list[float]] = {}
     by_ques: dict[Any, list[float]] = {}
     for item in items:
-        if isinstance(item, Mapping):
-            qid, pred, answers = item["question_id"], item["prediction"], item["answers"]
-            atype, qtype = item.get("answer_type"), item.get("question_type")
-        else:
+        if type(item) is tuple:
+            qid, pred, answers, atype, qtype = item
+        elif isinstance(item, VqaItem):
             qid, pred, answers = item.question_id, item.prediction, item.answers
             atype, qtype = item.answer_type, item.question_type
+        else:
+            qid, pred, answers = item["question_id"], item["prediction"], item["answers"]
+            atype, qtype = item.get("answer_type"), item.get("question_type")
         if not answers:
             raise DataError(f"question {qid!r} has no human answers",
                             "every question needs its annotators' answers")
-        acc = 0.0 if pred is None else scorer.score(pred, answers)  # None: no prediction (allow_missing)
+        acc = 0.0 if pred is None else score(pred, answers)
         accs.append(acc)
         per_item[qid] = acc
         if qtype is not None:
-            by_ques.setdefault(qtype, []).append(acc)
+            lst = by_ques.get(qtype)
+            if lst is None:
+                lst = by_ques[qtype] = []
+            lst.append(acc)
         if atype is not None:
-            by_ans.setdefault(atype, []).append(acc)
+            lst = by_ans.get(atype)
+            if lst is None:
+                lst = by_ans[atype] = []
+            lst.append(acc)
     if not accs:
         raise DataError("no VQA questions to score", "check that predictions and annotations overlap")
     return VqaScores(
