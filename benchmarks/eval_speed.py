@@ -320,7 +320,7 @@ def bench_vqa_command(paths: dict[str, Path], workdir: Path) -> None:
     )
 
 
-def bench_captions(n_images: int, seed: int = 0) -> None:
+def bench_captions(n_images: int, seed: int = 0, repeats: int = 2) -> None:
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.meteor.meteor import Meteor
@@ -360,12 +360,17 @@ def bench_captions(n_images: int, seed: int = 0) -> None:
             out.update(zip(method, score, strict=True) if isinstance(method, list) else {method: score})
         return out
 
-    t_direct, direct_scores = timed(direct)
-    t_vitcli, report = timed(score_captions, preds, refs)
+    # JVM start-up and page cache make single runs noisy: alternate the two and keep each one's best
+    t_direct = t_vitcli = float("inf")
+    for _ in range(repeats):
+        t, direct_scores = timed(direct)
+        t_direct = min(t_direct, t)
+        t, report = timed(score_captions, preds, refs)
+        t_vitcli = min(t_vitcli, t)
     assert report.metrics == direct_scores, (report.metrics, direct_scores)
     print(
         f"[captions] {n_images:,} images: pycocoevalcap directly {t_direct:.2f}s, vitcli {t_vitcli:.2f}s "
-        f"-> {t_vitcli / t_direct:.2f}x the time (target <= 1.2x); identical numbers"
+        f"-> {t_vitcli / t_direct:.2f}x the time (target <= 1.2x, best of {repeats} runs each); identical"
     )
 
 
