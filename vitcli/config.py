@@ -86,6 +86,7 @@ class EvalConfig:
     require_all: bool = False
     spice: bool = False
     per_item: str | None = None
+    report: str | None = None  # self-contained HTML report path
     max_samples: int = 0
     device: str = "auto"
     dtype: str = "auto"
