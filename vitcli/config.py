@@ -23,6 +23,7 @@ class ModelConfig:
     vision: str | None = None  # pretrained vision tower; None = random tower from the sizes below
     llm: str | None = None  # pretrained causal LM (hub id, dir or .gguf); None = random LM from the sizes below
     projector: str = "mlp2x_gelu"  # linear | mlp2x_gelu
+    vision_type: str = "siglip"  # random tower family: siglip (plain ViT) | swin (windowed, hierarchical ViT)
     vision_feature_layer: int = -1
     vision_feature_select_strategy: str = "full"  # full | default (drop CLS)
     image_size: int = 64
@@ -50,6 +51,8 @@ class TrainConfig:
     per_device_batch_size: int = 16
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-3
+    vision_learning_rate: float | None = None  # None = learning_rate
+    projector_learning_rate: float | None = None  # None = learning_rate
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
     max_grad_norm: float = 1.0
@@ -60,6 +63,7 @@ class TrainConfig:
     log_every_steps: int = 10
     overwrite: bool = False
     max_train_samples: int = 0  # 0 = all
+    pack_turns: int = 1  # > 1: rows sharing an image train as one multi-turn sample of up to this many turns
 
 
 @dataclass

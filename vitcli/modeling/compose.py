@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from vitcli.config import ModelConfig
 from vitcli.data.records import IMAGE_TOKEN
+from vitcli.runtime.errors import ConfigError
 
 PAD, UNK, IM_START, IM_END = "<pad>", "<unk>", "<|im_start|>", "<|im_end|>"
 # ChatML, the template used whenever the LM brings none of its own.
@@ -46,13 +47,9 @@ def build_word_tokenizer(texts: Iterable[str], min_count: int = 1):
 
 def compose_tiny(cfg: ModelConfig, tokenizer):
     """A randomly initialised SigLIP-style tower + MLP projector + Llama-style LM, sized by `cfg`."""
-    from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, SiglipVisionConfig
+    from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-    vision = SiglipVisionConfig(
-        hidden_size=cfg.vision_hidden_size, intermediate_size=cfg.vision_hidden_size * 2,
-        num_hidden_layers=cfg.vision_num_layers, num_attention_heads=cfg.vision_num_heads,
-        image_size=cfg.image_size, patch_size=cfg.patch_size, vision_use_head=False,
-        attention_dropout=cfg.dropout)
+    vision = tiny_vision_config(cfg)
     text = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=cfg.text_hidden_size, intermediate_size=cfg.text_intermediate_size,
         num_hidden_layers=cfg.text_num_layers, num_attention_heads=cfg.text_num_heads,
@@ -69,6 +66,32 @@ def compose_tiny(cfg: ModelConfig, tokenizer):
     gen.eos_token_id, gen.pad_token_id, gen.bos_token_id = tokenizer.eos_token_id, tokenizer.pad_token_id, None
     gen.do_sample, gen.max_new_tokens = False, 32
     return model
+
+
+def tiny_vision_config(cfg: ModelConfig):
+    """A random vision tower config. 'swin' halves the token grid once (patch merging): patch_size 4 on a 48 px
+    image gives 6x6 image tokens, with the locality bias that lets a from-scratch tower learn shapes quickly."""
+    from transformers import SiglipVisionConfig, SwinConfig
+
+    if cfg.vision_type == "swin":
+        dim = cfg.vision_hidden_size // 2
+        grid = cfg.image_size // cfg.patch_size
+        return SwinConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, embed_dim=dim,
+                          depths=[cfg.vision_num_layers, cfg.vision_num_layers],
+                          num_heads=[max(1, cfg.vision_num_heads // 2), cfg.vision_num_heads],
+                          window_size=grid // 2, drop_path_rate=0.0, attention_probs_dropout_prob=cfg.dropout)
+    if cfg.vision_type != "siglip":
+        raise ConfigError(f"unknown vision_type '{cfg.vision_type}'", "use siglip or swin")
+    return SiglipVisionConfig(
+        hidden_size=cfg.vision_hidden_size, intermediate_size=cfg.vision_hidden_size * 2,
+        num_hidden_layers=cfg.vision_num_layers, num_attention_heads=cfg.vision_num_heads,
+        image_size=cfg.image_size, patch_size=cfg.patch_size, vision_use_head=False,
+        attention_dropout=cfg.dropout)
+
+
+def image_tokens_per_side(cfg: ModelConfig) -> int:
+    grid = cfg.image_size // cfg.patch_size
+    return grid // 2 if cfg.vision_type == "swin" else grid
 
 
 def build_processor(tokenizer, image_size: int, patch_size: int, select_strategy: str = "full",

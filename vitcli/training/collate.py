@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import random
 from typing import Any
 
 import torch
 from PIL import Image, ImageOps
 
 from vitcli.data.chat import IGNORE_INDEX, encode_conversation
+from vitcli.data.records import IMAGE_TOKEN
 
 
 def open_image(data: Any) -> Image.Image:
@@ -20,20 +22,54 @@ def open_image(data: Any) -> Image.Image:
     return ImageOps.exif_transpose(img).convert("RGB")
 
 
-class ConversationDataset(torch.utils.data.Dataset):
-    """Rows of a built dataset as (input_ids, labels, pixel_values); text is encoded up front to catch bad rows."""
+def pack_by_image(rows: Any, max_turns: int, seed: int) -> list[tuple[int, list[dict[str, str]]]]:
+    """Group rows that share an image into multi-turn conversations (as LLaVA-1.5 does with VQA data), so the
+    image is encoded once per group. Turn order is shuffled (seeded); groups hold at most `max_turns` rows.
+    Returns (row index whose image to use, messages) per packed sample."""
+    import hashlib
 
-    def __init__(self, hf_split: Any, processor: Any, num_image_tokens: int) -> None:
+    groups: dict[bytes, list[int]] = {}
+    for i, cell in enumerate(rows["image"]):
+        key = hashlib.sha1(cell["bytes"]).digest() if cell else f"text-{i}".encode()
+        groups.setdefault(key, []).append(i)
+    rng = random.Random(seed)
+    all_messages = rows["messages"]
+    packed = []
+    for members in groups.values():
+        rng.shuffle(members)
+        for start in range(0, len(members), max_turns):
+            chunk = members[start:start + max_turns]
+            messages: list[dict[str, str]] = []
+            for n, i in enumerate(chunk):
+                for m in all_messages[i]:
+                    content = m["content"]
+                    if n > 0 and m["role"] == "user":
+                        content = content.replace(IMAGE_TOKEN + "\n", "").replace(IMAGE_TOKEN, "")
+                    messages.append({"role": m["role"], "content": content})
+            packed.append((chunk[0], messages))
+    return packed
+
+
+class ConversationDataset(torch.utils.data.Dataset):
+    """Rows of a built dataset as (input_ids, labels, pixel_values); text is encoded up front to catch bad rows.
+    With `pack_turns > 1`, rows sharing an image become one multi-turn sample (see pack_by_image)."""
+
+    def __init__(self, hf_split: Any, processor: Any, num_image_tokens: int, pack_turns: int = 1, seed: int = 0) -> None:
         self.rows = hf_split.cast_column("image", hf_split.features["image"].__class__(decode=False))
         self.processor = processor
-        self.encoded = [encode_conversation(processor.tokenizer, m, num_image_tokens) for m in self.rows["messages"]]
+        if pack_turns > 1:
+            samples = pack_by_image(self.rows, pack_turns, seed)
+        else:
+            samples = list(enumerate(self.rows["messages"]))
+        self.image_rows = [i for i, _ in samples]
+        self.encoded = [encode_conversation(processor.tokenizer, m, num_image_tokens) for _, m in samples]
 
     def __len__(self) -> int:
         return len(self.encoded)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         enc = self.encoded[i]
-        image = self.rows[i]["image"]
+        image = self.rows[self.image_rows[i]]["image"]
         item = {"input_ids": enc.input_ids, "labels": enc.labels}
         if image is not None:
             item["pixel_values"] = self.processor.image_processor(open_image(image), return_tensors="pt")["pixel_values"][0]

@@ -59,3 +59,36 @@ class MetricsLogger(TrainerCallback):
         row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), **logs}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def make_trainer_class():
+    """Trainer with per-part learning rates (vision tower / projector / LM), as LLaVA's mm_projector_lr does."""
+    from collections import defaultdict
+
+    from transformers import Trainer
+
+    class VitcliTrainer(Trainer):
+        def __init__(self, *args: Any, lr_by_part: dict[str, float] | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.lr_by_part = {k: v for k, v in (lr_by_part or {}).items() if v is not None}
+
+        def create_optimizer(self, model=None):  # noqa: ANN001
+            opt = super().create_optimizer(model)
+            if not self.lr_by_part or self.is_deepspeed_enabled:
+                return opt
+            inner = (model or self.model).model
+            part_of = {id(p): part for part in self.lr_by_part for p in getattr(inner, part).parameters()}
+            groups = []
+            for g in opt.param_groups:
+                by_part = defaultdict(list)
+                for p in g["params"]:
+                    by_part[part_of.get(id(p))].append(p)
+                for part, params in by_part.items():
+                    groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": params,
+                                   "lr": self.lr_by_part.get(part, g["lr"])})
+            opt.param_groups = []  # no optimizer state exists yet, so regrouping is safe
+            for g in groups:
+                opt.add_param_group(g)
+            return opt
+
+    return VitcliTrainer

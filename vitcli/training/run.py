@@ -38,15 +38,14 @@ class TrainResult:
 
 def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
     import torch
-    from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback
 
     from vitcli.data.build import load_built_dataset
-    from vitcli.modeling.compose import build_processor, build_word_tokenizer, compose_tiny
+    from vitcli.modeling.compose import build_processor, build_word_tokenizer, compose_tiny, image_tokens_per_side
     from vitcli.modeling.freeze import apply_stage
     from vitcli.runtime.device import resolve_device, resolve_dtype, seed_everything
     from vitcli.training.collate import Collator, ConversationDataset
-    from vitcli.training.loop import MetricsLogger, count_image_tokens, make_training_args
+    from vitcli.training.loop import MetricsLogger, count_image_tokens, make_trainer_class, make_training_args
 
     # 1. Check inputs and outputs before any heavy work.
     out = Path(cfg.output or "")
@@ -66,21 +65,24 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
     # 2. Compose the model: tokenizer from the dataset text, tower + projector + LM from the preset's sizes.
     texts = (m["content"] for conv in train_rows["messages"] for m in conv)
     tokenizer = build_word_tokenizer(texts)
-    processor = build_processor(tokenizer, cfg.model.image_size, cfg.model.patch_size,
+    token_patch = cfg.model.image_size // image_tokens_per_side(cfg.model)  # pixels per image token
+    processor = build_processor(tokenizer, cfg.model.image_size, token_patch,
                                 cfg.model.vision_feature_select_strategy)
     model = compose_tiny(cfg.model, tokenizer)
 
     # 3. Choose what trains, encode the data (answer-only labels), set up the engine.
     trainable = apply_stage(model, cfg.stage)
-    train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor))
+    train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor), cfg.pack_turns, cfg.seed)
     if shutil.disk_usage(out.parent if out.parent.exists() else Path.cwd()).free < 1 << 28:
         raise ConfigError(f"less than 256 MiB free beside '{out}'", "free some disk space")
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RUN_CONFIG, to_dict(cfg))
     args = make_training_args(cfg, out, device, dtype)
     logger = MetricsLogger(out / METRICS)
-    trainer = Trainer(model=model, args=args, train_dataset=train_set,
-                      data_collator=Collator(tokenizer.pad_token_id), callbacks=[logger, *(callbacks or [])])
+    lr_by_part = {"vision_tower": cfg.vision_learning_rate, "multi_modal_projector": cfg.projector_learning_rate}
+    trainer = make_trainer_class()(model=model, args=args, train_dataset=train_set, lr_by_part=lr_by_part,
+                                   data_collator=Collator(tokenizer.pad_token_id),
+                                   callbacks=[logger, *(callbacks or [])])
     trainer.remove_callback(PrinterCallback)  # stdout is for results; progress goes through our callbacks
 
     # 4. Train, then save a standard checkpoint (safetensors + config + processor + chat template) atomically.
