@@ -146,6 +146,10 @@ def build_dataset(cfg: BuildConfig, progress: Progress | None = None) -> BuildRe
     templates = load_templates(cfg.templates, cfg.seed, cfg.caption_style)
     out = Path(cfg.out)
     check_output_free(out, cfg.overwrite)  # before the expensive part
+    for p in [s.path for s in specs] + [s.images for s in specs if s.images]:
+        if p and out.resolve() in (Path(p).resolve(), *Path(p).resolve().parents):
+            raise ConfigError(f"--out '{out}' holds the source '{p}'; --overwrite would delete it",
+                              "choose an output directory outside the source data")
     if cfg.export_dir:
         check_output_free(Path(cfg.export_dir), cfg.overwrite, "export directory")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -61,4 +61,4 @@ def read_hf(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Reje
         for i, row in enumerate(ds, start=1):
             image = image_value(row.get(img_col)) if img_col else None
             yield row_to_candidate(row, spec.columns, image, fmt="hf", file=f"{name}[{split}]", rowno=i, root=root,
-                                   split=spec.split or split_name(split), templates=templates)
+                                   split=spec.split or split_name(split), templates=templates, id_prefix=f"hf-{split}-")

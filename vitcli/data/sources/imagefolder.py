@@ -36,14 +36,14 @@ def parse_columns(specs: list[str]) -> dict[str, str]:
 
 
 def row_to_candidate(row: dict[str, Any], columns: dict[str, str], image: Any, *, fmt: str, file: str, rowno: int,
-                     root: str, split: str, templates: Templates) -> Candidate | Rejection:
+                     root: str, split: str, templates: Templates, id_prefix: str) -> Candidate | Rejection:
     """Map one metadata/dataset row to a caption, VQA or conversation Candidate by its column roles."""
     from vitcli.data.sources.llava import conversations_to_messages
     from vitcli.data.sources.messages import normalize_messages
 
     roles = {**{k: v for k, v in DEFAULT_ROLES.items() if k in row}, **columns}
     val = {role: row.get(name) for name, role in roles.items() if name in row and role != "ignore"}
-    rid = str(val["id"]) if val.get("id") not in (None, "") else f"{fmt}-{Path(file).stem}-{rowno}"
+    rid = str(val["id"]) if val.get("id") not in (None, "") else f"{id_prefix}{rowno}"
     base = dict(id=rid, image=None, source=f"{fmt}:{file}:{rowno}")
     if val.get("messages") is not None or val.get("conversations") is not None:
         msgs = (normalize_messages(val["messages"], image is not None) if val.get("messages") is not None
@@ -118,5 +118,7 @@ def read_imagefolder(spec: SourceSpec, templates: Templates) -> Iterator[Candida
             if image is not None and not isinstance(image, str):
                 yield Rejection(meta.name, rowno, f"{MALFORMED}: '{name_col}' must be a file name")
                 continue
+            sub = "" if meta.parent == root else f"{meta.parent.name}-"
             yield row_to_candidate(row, spec.columns, image or None, fmt="imagefolder", file=meta.name, rowno=rowno,
-                                   root=str(meta.parent), split=spec.split or split, templates=templates)
+                                   root=str(meta.parent), split=spec.split or split, templates=templates,
+                                   id_prefix=f"imagefolder-{sub}")
