@@ -91,6 +91,8 @@ def iter_json_rows(path: Path, key: str | None = None) -> Iterator[tuple[int, An
     if path.suffix.lower() == ".jsonl":
         yield from iter_jsonl_rows(path)
         return
+    if path.stat().st_size < 64 and not path.read_bytes().strip():
+        return  # an empty file: no rows (the caller reports the empty source)
     try:
         data = read_json(path)
     except DataError as e:
