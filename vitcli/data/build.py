@@ -137,7 +137,7 @@ def build_dataset(cfg: BuildConfig, progress: Progress | None = None) -> BuildRe
     if cfg.source == "synthetic":
         return build_synthetic(cfg)
     from vitcli.data.mix import load_mix
-    from vitcli.data.pipeline import run_pipeline
+    from vitcli.data.pipeline import run_pipeline, save_dataset_dict
     from vitcli.data.templates import load_templates
 
     specs = load_mix(cfg.mix) if cfg.source == "mix" else cfg.sources
@@ -160,7 +160,7 @@ def build_dataset(cfg: BuildConfig, progress: Progress | None = None) -> BuildRe
                              rejected=result.rejected, config=report_config(cfg, specs), sources=result.sources,
                              images=result.images)
         with atomic_dir(out, overwrite=cfg.overwrite) as tmp:
-            result.dataset_dict.save_to_disk(str(tmp))
+            save_dataset_dict(result, tmp)
             write_json(tmp / "build_report.json", report.to_json())  # no absolute paths or times
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -12,7 +12,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ class PipelineResult:
     rejected: list[Rejection]
     sources: list[dict[str, Any]]
     images: dict[str, int]
+    files: dict[str, Path] = field(default_factory=dict)  # split -> its Arrow file, when not carved
 
 
 class SplitWriter:
@@ -98,20 +99,26 @@ def prefilter(items: Iterator[Item], spec: SourceSpec, index: int, seed: int, se
 
 
 class ImageWork:
-    """Runs validate.load_images over chunks inline (num_proc 1) or in a fork pool; results come back in order."""
+    """Runs validate.load_images over chunks and hands results back in order. num_proc 1: one background
+    thread (Pillow releases the GIL while decoding, so decoding overlaps the main thread's Arrow writing);
+    num_proc N > 1: a fork pool of N processes, each chunk split N ways."""
 
     def __init__(self, num_proc: int, max_pixels: int) -> None:
-        self.num_proc, self.max_pixels, self.pool = num_proc, max_pixels, None
+        self.num_proc, self.max_pixels, self.pool, self.thread = num_proc, max_pixels, None, None
         if num_proc > 1:
             import multiprocessing
 
             self.pool = multiprocessing.get_context("fork").Pool(num_proc)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.thread = ThreadPoolExecutor(1, thread_name_prefix="vitcli-images")
 
     def submit(self, chunk: list[Item]) -> Callable[[], list[tuple[bytes | None, str]]]:
         jobs = [(c.image, c.image_root, self.max_pixels) for c in chunk
                 if isinstance(c, Candidate) and c.image is not None]
         if self.pool is None:
-            return lambda: load_images(jobs)
+            return self.thread.submit(load_images, jobs).result
         parts = [jobs[i::self.num_proc] for i in range(self.num_proc)]
         res = self.pool.map_async(load_images, parts, chunksize=1)
 
@@ -124,6 +131,8 @@ class ImageWork:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
+        if self.thread is not None:
+            self.thread.shutdown(wait=True, cancel_futures=True)
 
 
 class Sink:
@@ -173,7 +182,7 @@ def run_source(index: int, spec: SourceSpec, cfg: Any, templates: Templates, wor
     pending, t0 = None, time.monotonic()
     while True:
         chunk = list(itertools.islice(items, cfg.chunk_size))
-        job = work.submit(chunk) if chunk else None  # a pool starts on it now; inline runs when collected
+        job = work.submit(chunk) if chunk else None  # starts now, overlapping the consume below
         if pending is not None:
             stop = sink.consume(pending[0], pending[1](), stats, limit)
             rate = stats["kept"] / max(time.monotonic() - t0, 1e-9)
@@ -224,12 +233,37 @@ def run_pipeline(specs: list[SourceSpec], cfg: Any, templates: Templates, work_d
                 part = ds.select(idx)
                 part._fingerprint = hashlib.sha256(f"{name}:{w.digest.hexdigest()}:{idx}".encode()).hexdigest()[:16]
                 written[name] = (part, None)
-    splits, counts, tasks = {}, {}, {}
+    splits, files, counts, tasks = {}, {}, {}, {}
     for name in sorted(written, key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s)):
         ds, w = written[name]
         if w is not None:
             ds._fingerprint = hashlib.sha256(f"{name}:{w.digest.hexdigest()}".encode()).hexdigest()[:16]
+            files[name] = w.path
         splits[name], counts[name] = ds, len(ds)
         tasks[name] = dict(sorted(Counter(ds["task"]).items()))
     images = {k: sink.images[k] for k in ("original", "png", "text-only") if sink.images[k]}
-    return PipelineResult(DatasetDict(splits), counts, tasks, sink.rejected, per_source, images)
+    return PipelineResult(DatasetDict(splits), counts, tasks, sink.rejected, per_source, images, files)
+
+
+def save_dataset_dict(result: PipelineResult, out: Path) -> None:
+    """save_to_disk, without copying splits that already sit in an Arrow file of ours: the library writes
+    the metadata (of a one-row selection with the same features and fingerprint) and our file is moved in as
+    the split's single shard. Carved splits (index selections) are saved the ordinary way."""
+    import os
+    import shutil
+
+    meta = out / ".meta"
+    empty = {}
+    for name, ds in result.dataset_dict.items():
+        empty[name] = ds.select([0]) if name in result.files else ds  # one row: one shard to replace
+        empty[name]._fingerprint = ds._fingerprint
+    DatasetDict_ = type(result.dataset_dict)
+    DatasetDict_(empty).save_to_disk(str(meta))
+    for name in result.dataset_dict:
+        shutil.move(str(meta / name), str(out / name))
+        if name in result.files:
+            shards = list((out / name).glob("data-*.arrow"))
+            assert len(shards) == 1, shards
+            os.replace(result.files[name], shards[0])
+    os.replace(meta / "dataset_dict.json", out / "dataset_dict.json")
+    shutil.rmtree(meta)
