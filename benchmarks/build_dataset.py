@@ -31,8 +31,10 @@ def make_images(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> l
         draw = ImageDraw.Draw(img)
         for _ in range(6):
             x, y = rng.randrange(size[0]), rng.randrange(size[1])
-            draw.ellipse((x, y, x + rng.randint(20, 160), y + rng.randint(20, 160)),
-                         fill=tuple(rng.randrange(256) for _ in range(3)))
+            draw.ellipse(
+                (x, y, x + rng.randint(20, 160), y + rng.randint(20, 160)),
+                fill=tuple(rng.randrange(256) for _ in range(3)),
+            )
         img = img.filter(ImageFilter.GaussianBlur(1))
         buf = io.BytesIO()
         img.save(buf, format="JPEG", quality=90)
@@ -57,8 +59,14 @@ def build(folder: Path, out: Path, num_proc: int) -> float:
 
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()
-    report = build_dataset(BuildConfig(source="imagefolder", out=str(out), num_proc=num_proc,
-                                       sources=[SourceSpec("imagefolder", str(folder))]))
+    report = build_dataset(
+        BuildConfig(
+            source="imagefolder",
+            out=str(out),
+            num_proc=num_proc,
+            sources=[SourceSpec("imagefolder", str(folder))],
+        )
+    )
     rate = report.num_kept / (time.perf_counter() - t)
     assert report.num_kept == len(list(folder.glob("*.jpg"))), report.rejected_by_reason()
     return rate

@@ -20,9 +20,14 @@ def jpeg() -> bytes:
 def llava_source(tmp_path):
     (tmp_path / "imgs").mkdir()
     (tmp_path / "imgs/a.jpg").write_bytes(jpeg())
-    rows = [{"id": str(i), "image": "a.jpg" if i % 3 else "missing.jpg",
-             "conversations": [{"from": "human", "value": "<image>\nQ"}, {"from": "gpt", "value": f"A{i}"}]}
-            for i in range(10)]
+    rows = [
+        {
+            "id": str(i),
+            "image": "a.jpg" if i % 3 else "missing.jpg",
+            "conversations": [{"from": "human", "value": "<image>\nQ"}, {"from": "gpt", "value": f"A{i}"}],
+        }
+        for i in range(10)
+    ]
     (tmp_path / "src.json").write_text(json.dumps(rows), encoding="utf-8")
     return tmp_path / "src.json"
 
@@ -33,8 +38,20 @@ def invoke(*args):
 
 def test_llava_json_output_and_export(tmp_path):
     src = llava_source(tmp_path)
-    res = invoke("llava", src, "--images", tmp_path / "imgs", "--out", tmp_path / "out", "--val-ratio", "0.2",
-                 "--json", "--export", "llava-json", tmp_path / "exp")
+    res = invoke(
+        "llava",
+        src,
+        "--images",
+        tmp_path / "imgs",
+        "--out",
+        tmp_path / "out",
+        "--val-ratio",
+        "0.2",
+        "--json",
+        "--export",
+        "llava-json",
+        tmp_path / "exp",
+    )
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout.strip().splitlines()[-1])
     assert obj["counts"] == {"train": 5, "validation": 1} and obj["num_rejected"] == 4
@@ -55,9 +72,10 @@ def test_strict_error_is_one_line_with_hint(tmp_path):
     src = llava_source(tmp_path)
     res = invoke("llava", src, "--images", tmp_path / "imgs", "--out", tmp_path / "out", "--strict")
     assert res.exit_code == 1
-    assert res.stderr.splitlines() == ["Error: image not found: 'missing.jpg' (row 1 of src.json)",
-                                       "Hint: fix that row, or drop --strict to skip bad rows and list them in "
-                                       "build_report.json"]
+    assert res.stderr.splitlines() == [
+        "Error: image not found: 'missing.jpg' (row 1 of src.json)",
+        "Hint: fix that row, or drop --strict to skip bad rows and list them in build_report.json",
+    ]
     assert not (tmp_path / "out").exists()
 
 
@@ -65,9 +83,22 @@ def test_imagefolder_with_column_mapping_and_max_samples(tmp_path):
     (tmp_path / "f").mkdir()
     for i in range(4):
         (tmp_path / f"f/{i}.jpg").write_bytes(jpeg())
-    (tmp_path / "f/metadata.csv").write_text("file_name,desc\n" + "".join(f"{i}.jpg,pic {i}\n" for i in range(4)))
-    res = invoke("imagefolder", tmp_path / "f", "--column", "desc=caption", "--out", tmp_path / "out",
-                 "--max-samples", "3", "--num-proc", "2", "--json")
+    (tmp_path / "f/metadata.csv").write_text(
+        "file_name,desc\n" + "".join(f"{i}.jpg,pic {i}\n" for i in range(4))
+    )
+    res = invoke(
+        "imagefolder",
+        tmp_path / "f",
+        "--column",
+        "desc=caption",
+        "--out",
+        tmp_path / "out",
+        "--max-samples",
+        "3",
+        "--num-proc",
+        "2",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["counts"] == {"train": 3}
 
@@ -83,12 +114,20 @@ def test_usage_errors_exit_2_and_bad_column_exits_1(tmp_path):
 
 def test_mix_and_vqav2_commands(tmp_path):
     src = llava_source(tmp_path)
-    (tmp_path / "mix.yaml").write_text(f"sources:\n  - {{kind: llava, path: {src.name}, images: imgs, ratio: 1}}\n")
+    (tmp_path / "mix.yaml").write_text(
+        f"sources:\n  - {{kind: llava, path: {src.name}, images: imgs, ratio: 1}}\n"
+    )
     res = invoke("mix", tmp_path / "mix.yaml", "--out", tmp_path / "m", "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["counts"] == {"train": 6}
-    (tmp_path / "q.json").write_text(json.dumps({"data_subtype": "test2015", "questions": [
-        {"image_id": 5, "question": "What?", "question_id": 50}]}))
+    (tmp_path / "q.json").write_text(
+        json.dumps(
+            {
+                "data_subtype": "test2015",
+                "questions": [{"image_id": 5, "question": "What?", "question_id": 50}],
+            }
+        )
+    )
     (tmp_path / "test2015").mkdir()
     (tmp_path / "test2015/COCO_test2015_000000000005.jpg").write_bytes(jpeg())
     res = invoke("vqav2", "--questions", tmp_path / "q.json", "--out", tmp_path / "v", "--json")
@@ -97,6 +136,22 @@ def test_mix_and_vqav2_commands(tmp_path):
 
 
 def test_synthetic_still_works(tmp_path):
-    res = invoke("synthetic", "--out", tmp_path / "s", "--num-train", "2", "--num-val", "1", "--num-test", "1",
-                 "--image-size", "16", "--json")
-    assert res.exit_code == 0 and json.loads(res.stdout)["counts"] == {"train": 10, "validation": 5, "test": 5}
+    res = invoke(
+        "synthetic",
+        "--out",
+        tmp_path / "s",
+        "--num-train",
+        "2",
+        "--num-val",
+        "1",
+        "--num-test",
+        "1",
+        "--image-size",
+        "16",
+        "--json",
+    )
+    assert res.exit_code == 0 and json.loads(res.stdout)["counts"] == {
+        "train": 10,
+        "validation": 5,
+        "test": 5,
+    }

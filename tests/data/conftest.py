@@ -11,6 +11,7 @@ import pytest
 @pytest.fixture
 def write(tmp_path):
     """write(name, obj_or_bytes) -> Path: JSON for dicts/lists, JSONL for a tuple of rows, raw bytes as is."""
+
     def _write(name: str, content) -> Path:
         p = tmp_path / name
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -23,4 +24,5 @@ def write(tmp_path):
         else:
             p.write_text(json.dumps(content), encoding="utf-8")
         return p
+
     return _write

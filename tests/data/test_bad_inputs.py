@@ -18,8 +18,10 @@ from PIL import Image
 from vitcli.data.build import BuildConfig, SourceSpec, build_dataset, load_built_dataset, read_build_report
 from vitcli.runtime.errors import DataError
 
-GOOD = [{"id": "g1", "image": "ok.jpg", "conversations": conv("<image>\nQ", "A")},
-        {"id": "g2", "conversations": conv("text only", "fine")}]
+GOOD = [
+    {"id": "g1", "image": "ok.jpg", "conversations": conv("<image>\nQ", "A")},
+    {"id": "g2", "conversations": conv("text only", "fine")},
+]
 
 
 def noise_jpeg(size=(64, 64)) -> bytes:
@@ -31,8 +33,13 @@ def noise_jpeg(size=(64, 64)) -> bytes:
 def png_header_only(w: int, h: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def row(image: str | None = "bad.jpg", q: str = "<image>\nQ", a: str = "A", rid: str = "bad") -> dict:
@@ -56,11 +63,18 @@ ROW_CASES = {
     "absolute path": (None, row("/etc/passwd"), "image path escapes image root"),
     "two image tags": (image_bytes(), row(q="<image>\n<image>\nQ"), "image tag count"),
     "tag in a text-only row": (None, row(None, q="<image> hi"), "image tag count"),
-    "tag in a later turn": (image_bytes(), {**row(), "conversations": conv("<image>", "a") + conv("<image>", "b")},
-                            "image tag count"),
+    "tag in a later turn": (
+        image_bytes(),
+        {**row(), "conversations": conv("<image>", "a") + conv("<image>", "b")},
+        "image tag count",
+    ),
     "empty answer": (image_bytes(), row(a="  "), "empty answer"),
     "duplicate id": (image_bytes(), row(rid="g1"), "duplicate id"),
-    "unknown speaker": (None, {"id": "bad", "conversations": [{"from": "bot", "value": "x"}]}, "malformed row"),
+    "unknown speaker": (
+        None,
+        {"id": "bad", "conversations": [{"from": "bot", "value": "x"}]},
+        "malformed row",
+    ),
     "row is not an object": (None, 42, "malformed row"),
     "lone surrogate": (None, row(None, q="bad \ud800 text"), "invalid utf-8"),
     "cmyk jpeg": (image_bytes(mode="CMYK"), row(), "keep"),
@@ -78,9 +92,13 @@ def test_bad_row_matrix(tmp_path, name):
     if data is not None:
         (tmp_path / "imgs/bad.jpg").write_bytes(data)
     (tmp_path / "src.json").write_text(json.dumps([GOOD[0], bad, GOOD[1]]), encoding="utf-8")
-    report = build_dataset(BuildConfig(source="llava", out=str(tmp_path / "out"),
-                                       sources=[SourceSpec("llava", str(tmp_path / "src.json"),
-                                                           images=str(tmp_path / "imgs"))]))
+    report = build_dataset(
+        BuildConfig(
+            source="llava",
+            out=str(tmp_path / "out"),
+            sources=[SourceSpec("llava", str(tmp_path / "src.json"), images=str(tmp_path / "imgs"))],
+        )
+    )
     saved = read_build_report(tmp_path / "out")
     if expected == "keep":
         assert report.num_kept == 3 and saved["rejected"] == []
@@ -90,7 +108,9 @@ def test_bad_row_matrix(tmp_path, name):
             assert kept.getpixel((0, 0)) == (156, 156, 156)  # 40000 / 256, not clipped to white
     else:
         assert report.num_kept == 2
-        assert saved["rejected"] == [{"source": "src.json", "row": 2, "reason": saved["rejected"][0]["reason"]}]
+        assert saved["rejected"] == [
+            {"source": "src.json", "row": 2, "reason": saved["rejected"][0]["reason"]}
+        ]
         assert saved["rejected"][0]["reason"].startswith(expected + ":")
         assert saved["rejected_by_reason"] == {expected: 1}
 
@@ -98,9 +118,13 @@ def test_bad_row_matrix(tmp_path, name):
 def test_exif_orientation_is_applied(tmp_path, write):
     write("imgs/r.jpg", image_bytes(size=(30, 10), exif_orientation=6))  # rotate 90 degrees on display
     write("src.json", [row("r.jpg")])
-    report = build_dataset(BuildConfig(source="llava", out=str(tmp_path / "out"),
-                                       sources=[SourceSpec("llava", str(tmp_path / "src.json"),
-                                                           images=str(tmp_path / "imgs"))]))
+    report = build_dataset(
+        BuildConfig(
+            source="llava",
+            out=str(tmp_path / "out"),
+            sources=[SourceSpec("llava", str(tmp_path / "src.json"), images=str(tmp_path / "imgs"))],
+        )
+    )
     img = load_built_dataset(tmp_path / "out")["train"][0]["image"]
     assert img.size == (10, 30) and report.images == {"png": 1}
 
@@ -109,12 +133,23 @@ def jsonl_build(tmp_path, payload: bytes, **kw):
     (tmp_path / "imgs").mkdir(exist_ok=True)
     (tmp_path / "imgs/ok.jpg").write_bytes(image_bytes())
     (tmp_path / "src.jsonl").write_bytes(payload)
-    return build_dataset(BuildConfig(source="llava", out=str(tmp_path / "out"), **kw, sources=[
-        SourceSpec("llava", str(tmp_path / "src.jsonl"), images=str(tmp_path / "imgs"))]))
+    return build_dataset(
+        BuildConfig(
+            source="llava",
+            out=str(tmp_path / "out"),
+            **kw,
+            sources=[SourceSpec("llava", str(tmp_path / "src.jsonl"), images=str(tmp_path / "imgs"))],
+        )
+    )
 
 
 def test_malformed_jsonl_line_is_rejected_with_its_line_number(tmp_path):
-    lines = [json.dumps(GOOD[0]).encode(), b"", b'{"id": "x", "conversations": [', json.dumps(GOOD[1]).encode()]
+    lines = [
+        json.dumps(GOOD[0]).encode(),
+        b"",
+        b'{"id": "x", "conversations": [',
+        json.dumps(GOOD[1]).encode(),
+    ]
     report = jsonl_build(tmp_path, b"\n".join(lines) + b"\n")
     assert report.num_kept == 2
     assert [(r.row, r.reason.split(":")[0]) for r in report.rejected] == [(3, "malformed row")]
@@ -122,22 +157,43 @@ def test_malformed_jsonl_line_is_rejected_with_its_line_number(tmp_path):
 
 
 def test_non_utf8_jsonl_line_is_rejected_and_json_document_is_an_error(tmp_path):
-    bad = json.dumps(row(None, q="caf\u00e9")).encode().replace("\\u00e9".encode(), b"\xe9")
+    bad = json.dumps(row(None, q="caf\u00e9")).encode().replace(b"\\u00e9", b"\xe9")
     report = jsonl_build(tmp_path, json.dumps(GOOD[0]).encode() + b"\n" + bad + b"\n")
-    assert report.num_kept == 1 and report.rejected[0].row == 2 and report.rejected[0].reason.startswith("invalid utf-8")
+    assert (
+        report.num_kept == 1
+        and report.rejected[0].row == 2
+        and report.rejected[0].reason.startswith("invalid utf-8")
+    )
     (tmp_path / "doc.json").write_bytes(b'[{"id": "caf\xe9"}]')
     with pytest.raises(DataError, match="not valid UTF-8"):
-        build_dataset(BuildConfig(source="llava", out=str(tmp_path / "o2"),
-                                  sources=[SourceSpec("llava", str(tmp_path / "doc.json"))]))
+        build_dataset(
+            BuildConfig(
+                source="llava",
+                out=str(tmp_path / "o2"),
+                sources=[SourceSpec("llava", str(tmp_path / "doc.json"))],
+            )
+        )
 
 
-@pytest.mark.parametrize("payload,match", [(b'{"data": []}', "expected a list"), (b"[]", "has no rows"),
-                                           (b"", "has no rows"), (b"[1, 2", "not valid JSON")])
+@pytest.mark.parametrize(
+    "payload,match",
+    [
+        (b'{"data": []}', "expected a list"),
+        (b"[]", "has no rows"),
+        (b"", "has no rows"),
+        (b"[1, 2", "not valid JSON"),
+    ],
+)
 def test_whole_source_errors(tmp_path, payload, match):
     (tmp_path / "src.json").write_bytes(payload)
     with pytest.raises(DataError, match=match):
-        build_dataset(BuildConfig(source="llava", out=str(tmp_path / "out"),
-                                  sources=[SourceSpec("llava", str(tmp_path / "src.json"))]))
+        build_dataset(
+            BuildConfig(
+                source="llava",
+                out=str(tmp_path / "out"),
+                sources=[SourceSpec("llava", str(tmp_path / "src.json"))],
+            )
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -154,8 +210,13 @@ def test_all_rows_rejected_is_an_error_and_strict_stops_at_first_bad_row(tmp_pat
 def test_pixel_cap_is_configurable(tmp_path, write):
     write("imgs/big.png", image_bytes("PNG", size=(100, 100)))
     write("src.json", [row("big.png")] + [GOOD[1]])
-    report = build_dataset(BuildConfig(source="llava", out=str(tmp_path / "out"), max_pixels=5000,
-                                       sources=[SourceSpec("llava", str(tmp_path / "src.json"),
-                                                           images=str(tmp_path / "imgs"))]))
+    report = build_dataset(
+        BuildConfig(
+            source="llava",
+            out=str(tmp_path / "out"),
+            max_pixels=5000,
+            sources=[SourceSpec("llava", str(tmp_path / "src.json"), images=str(tmp_path / "imgs"))],
+        )
+    )
     assert report.num_kept == 1 and "100x100" in report.rejected[0].reason
     assert decode(image_bytes("PNG", size=(10, 10))).size == (10, 10)

@@ -1,9 +1,9 @@
 """Export a built dataset to formats other trainers read, one file per split plus a shared images/ folder
 (files named by content hash, so an image shared by many rows is written once):
-  llava-json      {split}.json: [{"id", "image", "conversations": [{"from": human|gpt|system, "value"}]}] (LLaVA)
+  llava-json      {split}.json: [{"id", "image", "conversations": [{"from": human|gpt|system, "value"}]}]
   messages-jsonl  {split}.jsonl: {"id", "messages": [{"role", "content": str with <image>}], "images": [path]}
                   + dataset_info.json for LLaMA-Factory (sharegpt formatting)
-  parquet         {split}.parquet: TRL form, "images": [Image], "messages" with typed parts, plus our columns"""
+  parquet         {split}.parquet: TRL form, "images": [Image], "messages" in typed parts, + our columns"""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def image_file(data: bytes, images: Path) -> str:
 
 
 def typed_parts(content: str) -> list[dict[str, Any]]:
-    """'<image>\\nWhat?' -> [{'type': 'image'}, {'type': 'text', 'text': 'What?'}] (whitespace at the tag trimmed)."""
+    """'<image>\\nWhat?' -> [{'type': 'image'}, {'type': 'text', 'text': 'What?'}] (trimmed)."""
     parts: list[dict[str, Any]] = []
     for i, piece in enumerate(content.split(IMAGE_TOKEN)):
         if i:
@@ -60,10 +60,21 @@ def export_dataset(dd: Any, fmt: str, out: Path, overwrite: bool = False) -> dic
             else:
                 files[f"{split}.parquet"] = write_parquet(ds, tmp / f"{split}.parquet")
         if fmt == "messages-jsonl":
-            info = {f"vitcli_{s.split('.')[0]}": {
-                "file_name": s, "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
-                "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                         "assistant_tag": "assistant", "system_tag": "system"}} for s in files}
+            info = {
+                f"vitcli_{s.split('.')[0]}": {
+                    "file_name": s,
+                    "formatting": "sharegpt",
+                    "columns": {"messages": "messages", "images": "images"},
+                    "tags": {
+                        "role_tag": "role",
+                        "content_tag": "content",
+                        "user_tag": "user",
+                        "assistant_tag": "assistant",
+                        "system_tag": "system",
+                    },
+                }
+                for s in files
+            }
             (tmp / "dataset_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return {"format": fmt, "dir": str(out), "files": files}
 
@@ -73,8 +84,13 @@ def write_llava(ds: Any, tmp: Path, path: Path) -> int:
     with path.open("w", encoding="utf-8") as f:
         f.write("[")
         for row in rows(ds, tmp):
-            item = {"id": row["id"], **({"image": row["image"]} if row["image"] else {}),
-                    "conversations": [{"from": TO_FROM[m["role"]], "value": m["content"]} for m in row["messages"]]}
+            item = {
+                "id": row["id"],
+                **({"image": row["image"]} if row["image"] else {}),
+                "conversations": [
+                    {"from": TO_FROM[m["role"]], "value": m["content"]} for m in row["messages"]
+                ],
+            }
             f.write(("\n" if n == 0 else ",\n") + json.dumps(item, ensure_ascii=False))
             n += 1
         f.write("\n]\n")
@@ -85,7 +101,11 @@ def write_messages(ds: Any, tmp: Path, path: Path) -> int:
     n = 0
     with path.open("w", encoding="utf-8") as f:
         for row in rows(ds, tmp):
-            item = {"id": row["id"], "messages": row["messages"], "images": [row["image"]] if row["image"] else []}
+            item = {
+                "id": row["id"],
+                "messages": row["messages"],
+                "images": [row["image"]] if row["image"] else [],
+            }
             f.write(json.dumps(item, ensure_ascii=False) + "\n")
             n += 1
     return n
@@ -98,14 +118,21 @@ def write_parquet(ds: Any, path: Path) -> int:
     from datasets import Features, Image, List, Value
 
     part = {"type": Value("string"), "text": Value("string")}
-    feats = Features({"id": Value("string"), "images": List(Image()),
-                      "messages": List({"role": Value("string"), "content": List(part)}),
-                      **{k: v for k, v in ds.features.items() if k not in ("id", "image", "messages")}})
+    feats = Features(
+        {
+            "id": Value("string"),
+            "images": List(Image()),
+            "messages": List({"role": Value("string"), "content": List(part)}),
+            **{k: v for k, v in ds.features.items() if k not in ("id", "image", "messages")},
+        }
+    )
     src = ds.cast_column("image", Image(decode=False))
     with pq.ParquetWriter(str(path), feats.arrow_schema) as writer:
         for batch in src.iter(batch_size=256):
             batch["images"] = [[im] if im and im.get("bytes") else [] for im in batch.pop("image")]
-            batch["messages"] = [[{"role": m["role"], "content": typed_parts(m["content"])} for m in msgs]
-                                 for msgs in batch["messages"]]
+            batch["messages"] = [
+                [{"role": m["role"], "content": typed_parts(m["content"])} for m in msgs]
+                for msgs in batch["messages"]
+            ]
             writer.write_table(pa.Table.from_pydict(feats.encode_batch(batch), schema=feats.arrow_schema))
     return len(ds)

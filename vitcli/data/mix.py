@@ -30,7 +30,9 @@ def load_mix(path: str | None) -> list[SourceSpec]:
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"mix recipe '{p}' is not valid YAML: {str(e).splitlines()[0]}", "fix the file") from None
+        raise ConfigError(
+            f"mix recipe '{p}' is not valid YAML: {str(e).splitlines()[0]}", "fix the file"
+        ) from None
     entries = data.get("sources") if isinstance(data, dict) else data
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"mix recipe '{p}' has no 'sources' list", "see `vitcli build-dataset mix --help`")
@@ -38,14 +40,23 @@ def load_mix(path: str | None) -> list[SourceSpec]:
     specs = []
     for i, e in enumerate(entries, start=1):
         if not isinstance(e, dict) or e.get("kind") not in KINDS:
-            raise ConfigError(f"source {i} of '{p.name}' needs kind: one of {', '.join(KINDS)}", "fix the recipe")
+            raise ConfigError(
+                f"source {i} of '{p.name}' needs kind: one of {', '.join(KINDS)}", "fix the recipe"
+            )
         unknown = set(e) - fields
         if unknown:
-            raise ConfigError(f"source {i} of '{p.name}' has unknown keys: {', '.join(sorted(unknown))}",
-                              f"allowed: {', '.join(sorted(fields))}")
-        e = {**e, **{k: str((p.parent / e[k]).resolve()) if not Path(str(e[k])).is_absolute() else str(e[k])
-                     for k in PATH_KEYS if e.get(k) and not (k == "path" and e["kind"] == "hf"
-                                                             and not (p.parent / e[k]).exists())}}
+            raise ConfigError(
+                f"source {i} of '{p.name}' has unknown keys: {', '.join(sorted(unknown))}",
+                f"allowed: {', '.join(sorted(fields))}",
+            )
+        e = {
+            **e,
+            **{
+                k: str((p.parent / e[k]).resolve()) if not Path(str(e[k])).is_absolute() else str(e[k])
+                for k in PATH_KEYS
+                if e.get(k) and not (k == "path" and e["kind"] == "hf" and not (p.parent / e[k]).exists())
+            },
+        }
         ratio = e.get("ratio", 1.0)
         if not isinstance(ratio, (int, float)) or ratio <= 0:
             raise ConfigError(f"source {i} of '{p.name}': ratio must be a positive number", "e.g. ratio: 0.5")

@@ -22,8 +22,14 @@ from vitcli.data.templates import Templates
 from vitcli.data.validate import DUPLICATE_ID, Candidate, Rejection, check_text, load_images
 from vitcli.runtime.errors import ConfigError, DataError
 
-READERS = {"llava": "llava:read_llava", "messages": "messages:read_messages", "coco": "coco:read_coco",
-           "vqav2": "vqav2:read_vqav2", "imagefolder": "imagefolder:read_imagefolder", "hf": "hf:read_hf"}
+READERS = {
+    "llava": "llava:read_llava",
+    "messages": "messages:read_messages",
+    "coco": "coco:read_coco",
+    "vqav2": "vqav2:read_vqav2",
+    "imagefolder": "imagefolder:read_imagefolder",
+    "hf": "hf:read_hf",
+}
 Item = Candidate | Rejection
 
 
@@ -74,9 +80,10 @@ def unit_hash(*parts: Any) -> float:
     return int.from_bytes(h[:8], "big") / 2**64
 
 
-def prefilter(items: Iterator[Item], spec: SourceSpec, index: int, seed: int, seen: set[str],
-              stats: dict[str, Any]) -> Iterator[Item]:
-    """Mix sampling (hash of seed, source, id: order-free), then id uniqueness and text checks, in row order."""
+def prefilter(
+    items: Iterator[Item], spec: SourceSpec, index: int, seed: int, seen: set[str], stats: dict[str, Any]
+) -> Iterator[Item]:
+    """Mix sampling (hash of seed, source, id: order-free), then unique ids and text checks, in order."""
     whole, frac = int(spec.ratio), spec.ratio - int(spec.ratio)
     for item in items:
         stats["read"] += 1
@@ -86,8 +93,13 @@ def prefilter(items: Iterator[Item], spec: SourceSpec, index: int, seed: int, se
         copies = whole + (1 if frac and unit_hash(seed, index, item.record.id) < frac else 0)
         stats["sampled_out"] += copies == 0
         for k in range(copies):
-            c = item if k == 0 else dataclasses.replace(
-                item, record=dataclasses.replace(item.record, id=f"{item.record.id}#{k}"))
+            c = (
+                item
+                if k == 0
+                else dataclasses.replace(
+                    item, record=dataclasses.replace(item.record, id=f"{item.record.id}#{k}")
+                )
+            )
             reason = check_text(c.record, c.image is not None)
             if reason is None and c.record.id in seen:
                 reason = f"{DUPLICATE_ID}: '{c.record.id}' appeared in an earlier row"
@@ -115,16 +127,20 @@ class ImageWork:
             self.thread = ThreadPoolExecutor(1, thread_name_prefix="vitcli-images")
 
     def submit(self, chunk: list[Item]) -> Callable[[], list[tuple[bytes | None, str]]]:
-        jobs = [(c.image, c.image_root, self.max_pixels) for c in chunk
-                if isinstance(c, Candidate) and c.image is not None]
+        jobs = [
+            (c.image, c.image_root, self.max_pixels)
+            for c in chunk
+            if isinstance(c, Candidate) and c.image is not None
+        ]
         if self.pool is None:
             return self.thread.submit(load_images, jobs).result
-        parts = [jobs[i::self.num_proc] for i in range(self.num_proc)]
+        parts = [jobs[i :: self.num_proc] for i in range(self.num_proc)]
         res = self.pool.map_async(load_images, parts, chunksize=1)
 
         def collect() -> list[tuple[bytes | None, str]]:
             got = res.get()
             return [got[i % self.num_proc][i // self.num_proc] for i in range(len(jobs))]
+
         return collect
 
     def close(self) -> None:
@@ -136,7 +152,7 @@ class ImageWork:
 
 
 class Sink:
-    """Consumes processed chunks: keeps rows (into split writers), reports rejections, enforces --strict/limits."""
+    """Consumes processed chunks: keeps rows, reports rejections, enforces --strict/limits."""
 
     def __init__(self, work: Path, strict: bool) -> None:
         self.work, self.strict, self.features = work, strict, record_features()
@@ -146,13 +162,20 @@ class Sink:
 
     def reject(self, r: Rejection, stats: dict[str, Any]) -> None:
         if self.strict:
-            raise DataError(f"{r.reason} (row {r.row} of {r.source})",
-                            "fix that row, or drop --strict to skip bad rows and list them in build_report.json")
+            raise DataError(
+                f"{r.reason} (row {r.row} of {r.source})",
+                "fix that row, or drop --strict to skip bad rows and list them in build_report.json",
+            )
         self.rejected.append(r)
         stats["rejected"] += 1
 
-    def consume(self, chunk: list[Item], results: list[tuple[bytes | None, str]], stats: dict[str, Any],
-                limit: int | None) -> bool:
+    def consume(
+        self,
+        chunk: list[Item],
+        results: list[tuple[bytes | None, str]],
+        stats: dict[str, Any],
+        limit: int | None,
+    ) -> bool:
         """Returns True once `limit` rows of this source are kept (the rest of the chunk is not taken)."""
         it = iter(results)
         for item in chunk:
@@ -173,10 +196,25 @@ class Sink:
         return limit is not None and stats["kept"] >= limit
 
 
-def run_source(index: int, spec: SourceSpec, cfg: Any, templates: Templates, work: ImageWork, sink: Sink,
-               seen: set[str], progress: Callable[..., None]) -> dict[str, Any]:
+def run_source(
+    index: int,
+    spec: SourceSpec,
+    cfg: Any,
+    templates: Templates,
+    work: ImageWork,
+    sink: Sink,
+    seen: set[str],
+    progress: Callable[..., None],
+) -> dict[str, Any]:
     name = Path(spec.path).name or spec.path
-    stats: dict[str, Any] = {"kind": spec.kind, "name": name, "read": 0, "kept": 0, "rejected": 0, "sampled_out": 0}
+    stats: dict[str, Any] = {
+        "kind": spec.kind,
+        "name": name,
+        "read": 0,
+        "kept": 0,
+        "rejected": 0,
+        "sampled_out": 0,
+    }
     limit = spec.max_samples if spec.max_samples is not None else cfg.max_samples
     items = prefilter(get_reader(spec.kind)(spec, templates), spec, index, cfg.seed, seen, stats)
     pending, t0 = None, time.monotonic()
@@ -198,15 +236,23 @@ def run_source(index: int, spec: SourceSpec, cfg: Any, templates: Templates, wor
 
 
 def carve(counts: int, cfg: Any) -> dict[str, list[int]]:
-    """Seeded exact split of `counts` train rows: round(n * ratio) rows each to test and validation, order kept."""
+    """Seeded exact split of `counts` train rows: round(n * ratio) rows to test and validation."""
     perm = random.Random(cfg.seed).sample(range(counts), counts)
     n_test, n_val = round(counts * cfg.test_ratio), round(counts * cfg.val_ratio)
-    return {"train": sorted(perm[n_test + n_val:]), "validation": sorted(perm[n_test:n_test + n_val]),
-            "test": sorted(perm[:n_test])}
+    return {
+        "train": sorted(perm[n_test + n_val :]),
+        "validation": sorted(perm[n_test : n_test + n_val]),
+        "test": sorted(perm[:n_test]),
+    }
 
 
-def run_pipeline(specs: list[SourceSpec], cfg: Any, templates: Templates, work_dir: Path,
-                 progress: Callable[..., None] | None) -> PipelineResult:
+def run_pipeline(
+    specs: list[SourceSpec],
+    cfg: Any,
+    templates: Templates,
+    work_dir: Path,
+    progress: Callable[..., None] | None,
+) -> PipelineResult:
     from datasets import DatasetDict
 
     progress = progress or (lambda advance=1, info="": None)
@@ -219,9 +265,11 @@ def run_pipeline(specs: list[SourceSpec], cfg: Any, templates: Templates, work_d
         work.close()
     if not sink.writers:
         top = Counter(r.reason.split(":")[0] for r in sink.rejected).most_common(1)
-        raise DataError(f"no rows kept: all {len(sink.rejected)} rows were rejected"
-                        + (f" (mostly '{top[0][0]}')" if top else ""),
-                        "rerun with --strict to stop at the first bad row and see it")
+        raise DataError(
+            f"no rows kept: all {len(sink.rejected)} rows were rejected"
+            + (f" (mostly '{top[0][0]}')" if top else ""),
+            "rerun with --strict to stop at the first bad row and see it",
+        )
     written = {name: (w.close(), w) for name, w in sink.writers.items()}
     if (cfg.val_ratio or cfg.test_ratio) and "train" in written:
         for name, ratio in (("validation", cfg.val_ratio), ("test", cfg.test_ratio)):
@@ -231,7 +279,9 @@ def run_pipeline(specs: list[SourceSpec], cfg: Any, templates: Templates, work_d
         for name, idx in carve(len(ds), cfg).items():
             if idx:
                 part = ds.select(idx)
-                part._fingerprint = hashlib.sha256(f"{name}:{w.digest.hexdigest()}:{idx}".encode()).hexdigest()[:16]
+                part._fingerprint = hashlib.sha256(
+                    f"{name}:{w.digest.hexdigest()}:{idx}".encode()
+                ).hexdigest()[:16]
                 written[name] = (part, None)
     splits, files, counts, tasks = {}, {}, {}, {}
     for name in sorted(written, key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s)):

@@ -42,8 +42,8 @@ class Rejection:
 
 @dataclass
 class Candidate:
-    """A row that parsed; its image is not loaded yet. `image` is a path relative to `image_root`, raw bytes, or
-    None (text-only row)."""
+    """A row that parsed; its image is not loaded yet. `image` is a path relative to
+    `image_root`, raw bytes, or None (text-only row)."""
 
     record: Record
     image: str | bytes | None
@@ -75,9 +75,12 @@ def check_text(rec: Record, has_image: bool) -> str | None:
         return f"{BAD_UTF8}: text holds undecodable characters"
     if not rec.id:
         return f"{MALFORMED}: empty id"
-    if not rec.messages or any(m.get("role") not in ROLES or not isinstance(m.get("content"), str)
-                               for m in rec.messages):
-        return f"{MALFORMED}: messages must be a non-empty list of {{role: system|user|assistant, content: str}}"
+    if not rec.messages or any(
+        m.get("role") not in ROLES or not isinstance(m.get("content"), str) for m in rec.messages
+    ):
+        return (
+            f"{MALFORMED}: messages must be a non-empty list of {{role: system|user|assistant, content: str}}"
+        )
     users = [i for i, m in enumerate(rec.messages) if m["role"] == "user"]
     if not users:
         return f"{MALFORMED}: no user turn"
@@ -141,8 +144,14 @@ def _store(img: Any, data: bytes) -> tuple[bytes, str]:
     from PIL import ImageOps
 
     upright = img.getexif().get(0x0112, 1) == 1
-    if upright and img.mode == "RGB" and (
-            img.format == "JPEG" or (img.format == "PNG" and data[24:25] == b"\x08" and "transparency" not in img.info)):
+    if (
+        upright
+        and img.mode == "RGB"
+        and (
+            img.format == "JPEG"
+            or (img.format == "PNG" and data[24:25] == b"\x08" and "transparency" not in img.info)
+        )
+    ):
         return data, "original"
     out = io.BytesIO()
     to_rgb(ImageOps.exif_transpose(img)).save(out, format="PNG", compress_level=3)
@@ -150,7 +159,7 @@ def _store(img: Any, data: bytes) -> tuple[bytes, str]:
 
 
 def to_rgb(img: Any) -> Any:
-    """Any Pillow mode -> RGB: alpha composited on white, 16/32-bit integer scaled to 8-bit, CMYK/P/L converted."""
+    """Any Pillow mode -> RGB: alpha on white, 16/32-bit integer scaled to 8-bit, CMYK/P/L converted."""
     from PIL import Image
 
     if img.mode.startswith("I;16") or img.mode == "I":

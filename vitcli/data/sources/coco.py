@@ -1,7 +1,7 @@
-"""COCO captions: the official annotations ({"images": [{id, file_name}], "annotations": [{image_id, caption}]})
+"""COCO captions: official annotations ({"images": [{id, file_name}], "annotations": [{image_id, caption}]})
 or Karpathy's split file (dataset_coco.json: {"images": [{filepath, filename, cocoid, split, sentences}]}).
 One caption row per image: the first caption (file order) is the target and all captions are references;
-`each_caption` makes one row per caption instead (ids coco-<image_id>-<k>). Instructions come from templates."""
+`each_caption` makes one row per caption instead (ids coco-<image_id>-<k>). Prompts come from templates."""
 
 from __future__ import annotations
 
@@ -19,18 +19,24 @@ from vitcli.runtime.io import read_json
 
 
 def read_coco(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
-    path = require_file(spec.path, "COCO annotations file", "pass captions_*.json or Karpathy's dataset_coco.json")
+    path = require_file(
+        spec.path, "COCO annotations file", "pass captions_*.json or Karpathy's dataset_coco.json"
+    )
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DataError(f"'{path.name}' is not a COCO caption file (no 'images' list)",
-                        "pass captions_train2017.json-style annotations or dataset_coco.json")
+        raise DataError(
+            f"'{path.name}' is not a COCO caption file (no 'images' list)",
+            "pass captions_train2017.json-style annotations or dataset_coco.json",
+        )
     if isinstance(data.get("annotations"), list):
         images = official_images(data, path)
     elif all(isinstance(im, dict) and "sentences" in im for im in data["images"]):
         images = karpathy_images(data)
     else:
-        raise DataError(f"'{path.name}' has neither 'annotations' nor Karpathy 'sentences'",
-                        "pass captions_*.json (with annotations) or dataset_coco.json")
+        raise DataError(
+            f"'{path.name}' has neither 'annotations' nor Karpathy 'sentences'",
+            "pass captions_*.json (with annotations) or dataset_coco.json",
+        )
     root, default_split = spec.image_root(), spec.split or split_from_filename(path.name)
     for row, im in enumerate(images, start=1):
         if isinstance(im, Rejection):
@@ -45,9 +51,17 @@ def read_coco(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Re
         targets = list(enumerate(refs)) if spec.each_caption else [(None, refs[0])]
         for k, target in targets:
             rid = f"coco-{image_id}" if k is None else f"coco-{image_id}-{k}"
-            rec = Record(id=rid, image=None, task="caption", references=refs, source=f"coco:{path.name}:{row}",
-                         messages=[{"role": "user", "content": templates.caption_prompt(rid)},
-                                   {"role": "assistant", "content": target}])
+            rec = Record(
+                id=rid,
+                image=None,
+                task="caption",
+                references=refs,
+                source=f"coco:{path.name}:{row}",
+                messages=[
+                    {"role": "user", "content": templates.caption_prompt(rid)},
+                    {"role": "assistant", "content": target},
+                ],
+            )
             yield Candidate(rec, file_name, root, path.name, row, split)
 
 

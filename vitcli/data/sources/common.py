@@ -14,9 +14,19 @@ from vitcli.data.validate import BAD_UTF8, MALFORMED, Rejection
 from vitcli.runtime.errors import DataError
 from vitcli.runtime.io import MAX_LINE_BYTES, read_json
 
-SPLIT_ALIASES = {"train": "train", "restval": "train", "training": "train", "val": "validation",
-                 "valid": "validation", "validation": "validation", "dev": "validation", "test": "test",
-                 "testdev": "test", "test-dev": "test", "minival": "validation"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "restval": "train",
+    "training": "train",
+    "val": "validation",
+    "valid": "validation",
+    "validation": "validation",
+    "dev": "validation",
+    "test": "test",
+    "testdev": "test",
+    "test-dev": "test",
+    "minival": "validation",
+}
 
 
 @dataclass
@@ -102,12 +112,17 @@ def iter_json_rows(path: Path, key: str | None = None) -> Iterator[tuple[int, An
         raise
     if key is not None:
         if not isinstance(data, dict) or not isinstance(data.get(key), list):
-            raise DataError(f"'{path.name}' has no '{key}' list at the top level",
-                            "check that this is the right file for this source")
+            raise DataError(
+                f"'{path.name}' has no '{key}' list at the top level",
+                "check that this is the right file for this source",
+            )
         data = data[key]
     if not isinstance(data, list):
-        raise DataError(f"'{path.name}' holds a JSON {type(data).__name__.replace('dict', 'object')}, "
-                        "expected a list of records", "pass a JSON list (or JSONL, one record per line)")
+        raise DataError(
+            f"'{path.name}' holds a JSON {type(data).__name__.replace('dict', 'object')}, "
+            "expected a list of records",
+            "pass a JSON list (or JSONL, one record per line)",
+        )
     yield from enumerate(data, start=1)
 
 

@@ -1,5 +1,5 @@
-"""Anything `datasets.load_dataset` reads: a Hub id (when online), a local parquet/json/jsonl/csv/arrow file, a
-folder of them, or a `save_to_disk` folder. Rows map through the same column roles as imagefolder; an Image
+"""Anything `datasets.load_dataset` reads: a Hub id (when online), a local parquet/json/jsonl/csv/arrow
+file, a folder of them, or a `save_to_disk` folder. Rows map through imagefolder's column roles; an Image
 column is read undecoded (bytes go straight to validation), a string image column is a path under --images."""
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ def load_any(spec: SourceSpec) -> dict[str, Any]:
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001 - datasets raises many types (FileNotFound, ConnectionError, ValueError)
-        raise DataError(f"cannot load '{spec.path}' with datasets: {str(e).splitlines()[0] if str(e) else e!r}",
-                        "check the name/path; Hub ids need network access (HF_HUB_OFFLINE unset)") from None
+        raise DataError(
+            f"cannot load '{spec.path}' with datasets: {str(e).splitlines()[0] if str(e) else e!r}",
+            "check the name/path; Hub ids need network access (HF_HUB_OFFLINE unset)",
+        ) from None
     if isinstance(dd, datasets.Dataset):
         return {spec.hf_split or "train": dd}
     return dict(dd)
@@ -60,5 +62,15 @@ def read_hf(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Reje
             ds = ds.cast_column(img_col, datasets.Image(decode=False))
         for i, row in enumerate(ds, start=1):
             image = image_value(row.get(img_col)) if img_col else None
-            yield row_to_candidate(row, spec.columns, image, fmt="hf", file=f"{name}[{split}]", rowno=i, root=root,
-                                   split=spec.split or split_name(split), templates=templates, id_prefix=f"hf-{split}-")
+            yield row_to_candidate(
+                row,
+                spec.columns,
+                image,
+                fmt="hf",
+                file=f"{name}[{split}]",
+                rowno=i,
+                root=root,
+                split=spec.split or split_name(split),
+                templates=templates,
+                id_prefix=f"hf-{split}-",
+            )

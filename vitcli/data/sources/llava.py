@@ -15,7 +15,13 @@ from vitcli.data.sources.common import SourceSpec, iter_json_rows, require_file
 from vitcli.data.templates import Templates
 from vitcli.data.validate import MALFORMED, Candidate, Rejection
 
-FROM_ROLE = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+FROM_ROLE = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+}
 
 
 def insert_image_tag(messages: list[dict[str, str]]) -> None:
@@ -47,7 +53,9 @@ def image_field(obj: dict[str, Any]) -> str | None | Rejection:
     image = obj.get("image", obj.get("images"))
     if isinstance(image, list):
         if len(image) > 1:
-            return Rejection("", 0, f"{MALFORMED}: {len(image)} images in one row (one image per row is supported)")
+            return Rejection(
+                "", 0, f"{MALFORMED}: {len(image)} images in one row (one image per row is supported)"
+            )
         image = image[0] if image else None
     if image is not None and not (isinstance(image, str) and image):
         return Rejection("", 0, f"{MALFORMED}: 'image' must be a path string")
@@ -74,5 +82,7 @@ def read_llava(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | R
             yield Rejection(path.name, row, messages)
             continue
         rid = str(obj["id"]) if obj.get("id") not in (None, "") else f"llava-{row}"
-        rec = Record(id=rid, image=None, messages=messages, task="conversation", source=f"llava:{path.name}:{row}")
+        rec = Record(
+            id=rid, image=None, messages=messages, task="conversation", source=f"llava:{path.name}:{row}"
+        )
         yield Candidate(rec, image, root, path.name, row, split)

@@ -1,4 +1,4 @@
-"""HF/OpenAI chat rows as TRL and LLaMA-Factory use them: {"messages": [{"role", "content"}], "images": [path]}
+"""HF/OpenAI chat rows as TRL / LLaMA-Factory use them: {"messages": [{"role", "content"}], "images": [path]}
 (or "image": path), content either a string holding "<image>" or typed parts [{"type": "image"},
 {"type": "text", "text": ...}]. Typed parts are joined with "\\n", an image part becoming "<image>"."""
 
@@ -70,6 +70,7 @@ def read_messages(spec: SourceSpec, templates: Templates) -> Iterator[Candidate 
             yield Rejection(path.name, row, messages)
             continue
         rid = str(obj["id"]) if obj.get("id") not in (None, "") else f"messages-{row}"
-        rec = Record(id=rid, image=None, messages=messages, task="conversation",
-                     source=f"messages:{path.name}:{row}")
+        rec = Record(
+            id=rid, image=None, messages=messages, task="conversation", source=f"messages:{path.name}:{row}"
+        )
         yield Candidate(rec, image, root, path.name, row, split)
