@@ -1,35 +1,63 @@
-"""build_dataset(cfg) -> BuildReport: read a source, validate, save a self-contained DatasetDict + build_report.json.
-Readers live in data/sources/; this module owns the saving and the report, not the formats."""
+"""build_dataset(cfg) -> BuildReport: read sources, validate, template, save a self-contained DatasetDict
++ build_report.json. Readers live in data/sources/, checks in data/validate.py; this module owns the
+pipeline (stream -> parallel image checks -> per-split Arrow files -> splits -> save), not formats."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections import Counter
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vitcli import __version__
 from vitcli.data.records import Record, record_features
+from vitcli.data.sources.common import SourceSpec
 from vitcli.data.sources.synthetic import SyntheticConfig, generate_synthetic
+from vitcli.data.validate import DEFAULT_MAX_PIXELS, Rejection
 from vitcli.runtime.errors import ConfigError
-from vitcli.runtime.io import atomic_dir, write_json
+from vitcli.runtime.io import atomic_dir, check_output_free, write_json
+
+__all__ = [
+    "BuildConfig",
+    "BuildReport",
+    "Rejection",
+    "SourceSpec",
+    "build_dataset",
+    "load_built_dataset",
+    "save_splits",
+    "read_build_report",
+]
+SOURCE_KINDS = ("synthetic", "llava", "messages", "coco", "vqav2", "imagefolder", "hf", "mix")
+EXPORT_FORMATS = ("llava-json", "messages-jsonl", "parquet")
+Progress = Callable[..., None]
 
 
 @dataclass
 class BuildConfig:
-    source: str = "synthetic"
+    source: str = (
+        "synthetic"  # one of SOURCE_KINDS; non-synthetic kinds read `sources` (mix: the `mix` recipe)
+    )
     out: str = ""
     overwrite: bool = False
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
-
-
-@dataclass
-class Rejection:
-    source: str  # file (or generator) the row came from
-    row: int | str
-    reason: str
+    sources: list[SourceSpec] = field(default_factory=list)
+    mix: str | None = None  # recipe YAML/JSON: sources with per-source ratio / max_samples
+    val_ratio: float = 0.0  # carved (seeded, exact counts) from the train rows
+    test_ratio: float = 0.0
+    seed: int = 0
+    strict: bool = False  # stop at the first bad row
+    num_proc: int = 1  # processes decoding/validating images
+    max_samples: int | None = None  # kept rows per source, for quick trials
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    templates: str | None = None
+    caption_style: str = "brief"
+    export: str | None = None  # one of EXPORT_FORMATS
+    export_dir: str | None = None
+    chunk_size: int = 64  # rows per parallel work unit; bounds memory with two chunks in flight
 
 
 @dataclass
@@ -40,24 +68,41 @@ class BuildReport:
     tasks: dict[str, dict[str, int]]  # split -> task -> rows
     rejected: list[Rejection] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    sources: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # per source: read / kept / rejected / sampled out
+    images: dict[str, int] = field(
+        default_factory=dict
+    )  # stored as original bytes / re-encoded png / text-only
+    export: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_kept(self) -> int:
         return sum(self.counts.values())
 
     def rejected_by_reason(self) -> dict[str, int]:
-        return dict(Counter(r.reason.split(":")[0] for r in self.rejected))
+        from collections import Counter
+
+        return dict(sorted(Counter(r.reason.split(":")[0] for r in self.rejected).items()))
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "counts": self.counts, "tasks": self.tasks,
-                "num_kept": self.num_kept, "num_rejected": len(self.rejected),
-                "rejected_by_reason": self.rejected_by_reason(),
-                "rejected": [dataclasses.asdict(r) for r in self.rejected],
-                "config": self.config, "vitcli_version": __version__}
+        out = {
+            "source": self.source,
+            "counts": self.counts,
+            "tasks": self.tasks,
+            "num_kept": self.num_kept,
+            "num_rejected": len(self.rejected),
+            "rejected_by_reason": self.rejected_by_reason(),
+            "rejected": [dataclasses.asdict(r) for r in self.rejected],
+            "config": self.config,
+            "vitcli_version": __version__,
+        }
+        out.update({k: v for k, v in (("sources", self.sources), ("images", self.images)) if v})
+        return out
 
 
 def save_splits(splits: dict[str, list[Record]], out: Path) -> None:
-    """Write a DatasetDict with embedded image bytes. Fingerprints are content hashes so bytes are reproducible."""
+    """Write a DatasetDict with embedded image bytes. Fingerprints hash content: same input, same bytes."""
     import hashlib
 
     from datasets import Dataset, DatasetDict
@@ -75,14 +120,32 @@ def save_splits(splits: dict[str, list[Record]], out: Path) -> None:
     DatasetDict(dd).save_to_disk(str(out))
 
 
-def build_dataset(cfg: BuildConfig) -> BuildReport:
+def check_config(cfg: BuildConfig) -> None:
     if not cfg.out:
         raise ConfigError("no output directory given", "pass --out DIR")
-    if cfg.source != "synthetic":
-        raise ConfigError(f"unknown source '{cfg.source}'", "use one of: synthetic")
+    if cfg.source not in SOURCE_KINDS:
+        raise ConfigError(f"unknown source '{cfg.source}'", f"use one of: {', '.join(SOURCE_KINDS)}")
+    if not (0 <= cfg.val_ratio < 1 and 0 <= cfg.test_ratio < 1 and cfg.val_ratio + cfg.test_ratio < 1):
+        raise ConfigError(
+            "--val-ratio and --test-ratio must be in [0, 1) and sum below 1", "e.g. --val-ratio 0.05"
+        )
+    if cfg.num_proc < 1:
+        raise ConfigError("--num-proc must be at least 1", "pass --num-proc 1 for a single process")
+    if cfg.export and cfg.export not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format '{cfg.export}'", f"use one of: {', '.join(EXPORT_FORMATS)}")
+    if bool(cfg.export) != bool(cfg.export_dir):
+        raise ConfigError(
+            "--export needs both a format and a directory", "e.g. --export llava-json exported/"
+        )
+
+
+def build_synthetic(cfg: BuildConfig) -> BuildReport:
+    from collections import Counter
+
     splits = generate_synthetic(cfg.synthetic)
     report = BuildReport(
-        out=str(cfg.out), source=cfg.source,
+        out=str(cfg.out),
+        source=cfg.source,
         counts={k: len(v) for k, v in splits.items()},
         tasks={k: dict(sorted(Counter(r.task for r in v).items())) for k, v in splits.items()},
         config={"source": cfg.source, "synthetic": dataclasses.asdict(cfg.synthetic)},
@@ -93,6 +156,91 @@ def build_dataset(cfg: BuildConfig) -> BuildReport:
     return report
 
 
+def build_dataset(cfg: BuildConfig, progress: Progress | None = None) -> BuildReport:
+    """Read -> validate -> save. `progress(advance=n, info=str)` is called as rows are processed."""
+    check_config(cfg)
+    if cfg.source == "synthetic":
+        return build_synthetic(cfg)
+    from vitcli.data.mix import load_mix
+    from vitcli.data.pipeline import run_pipeline, save_dataset_dict
+    from vitcli.data.templates import load_templates
+
+    specs = load_mix(cfg.mix) if cfg.source == "mix" else cfg.sources
+    if not specs:
+        raise ConfigError("no sources given", "pass a source file, or --mix recipe.yaml")
+    templates = load_templates(cfg.templates, cfg.seed, cfg.caption_style)
+    out = Path(cfg.out)
+    check_output_free(out, cfg.overwrite)  # before the expensive part
+    for p in [s.path for s in specs] + [s.images for s in specs if s.images]:
+        if p and out.resolve() in (Path(p).resolve(), *Path(p).resolve().parents):
+            raise ConfigError(
+                f"--out '{out}' holds the source '{p}'; --overwrite would delete it",
+                "choose an output directory outside the source data",
+            )
+    if cfg.export_dir:
+        check_output_free(Path(cfg.export_dir), cfg.overwrite, "export directory")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
+    try:
+        result = run_pipeline(specs, cfg, templates, work, progress)
+        report = BuildReport(
+            out=str(out),
+            source=cfg.source,
+            counts=result.counts,
+            tasks=result.tasks,
+            rejected=result.rejected,
+            config=report_config(cfg, specs),
+            sources=result.sources,
+            images=result.images,
+        )
+        with atomic_dir(out, overwrite=cfg.overwrite) as tmp:
+            save_dataset_dict(result, tmp)
+            write_json(tmp / "build_report.json", report.to_json())  # no absolute paths or times
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if cfg.export:
+        from vitcli.data.export import export_dataset
+
+        report.export = export_dataset(
+            load_built_dataset(out), cfg.export, Path(cfg.export_dir), cfg.overwrite
+        )
+    return report
+
+
+def report_config(cfg: BuildConfig, specs: list[SourceSpec]) -> dict[str, Any]:
+    """The settings that shape the output, with file names only: no dependence on where it ran."""
+
+    def name(p: str | None) -> str | None:
+        return Path(p).name if p else None
+
+    srcs = [
+        {
+            k: v
+            for k, v in {
+                **dataclasses.asdict(s),
+                "path": name(s.path),
+                "images": name(s.images),
+                "annotations": name(s.annotations),
+            }.items()
+            if v not in (None, {}, False)
+        }
+        for s in specs
+    ]
+    return {
+        "source": cfg.source,
+        "sources": srcs,
+        "mix": name(cfg.mix),
+        "val_ratio": cfg.val_ratio,
+        "test_ratio": cfg.test_ratio,
+        "seed": cfg.seed,
+        "strict": cfg.strict,
+        "max_samples": cfg.max_samples,
+        "max_pixels": cfg.max_pixels,
+        "templates": name(cfg.templates),
+        "caption_style": cfg.caption_style,
+    }
+
+
 def load_built_dataset(path: str | Path):
     """Open a dataset written by build_dataset, with a clear error when the folder is not one."""
     from datasets import load_from_disk
@@ -101,10 +249,14 @@ def load_built_dataset(path: str | Path):
 
     p = Path(path)
     if not p.is_dir():
-        raise DataError(f"dataset directory '{p}' not found", "build one with `vitcli build-dataset synthetic --out DIR`")
+        raise DataError(
+            f"dataset directory '{p}' not found", "build one with `vitcli build-dataset synthetic --out DIR`"
+        )
     if not (p / "dataset_dict.json").is_file():
-        raise DataError(f"'{p}' is not a dataset built by vitcli (no dataset_dict.json)",
-                        "pass the --out folder of `vitcli build-dataset`")
+        raise DataError(
+            f"'{p}' is not a dataset built by vitcli (no dataset_dict.json)",
+            "pass the --out folder of `vitcli build-dataset`",
+        )
     return load_from_disk(str(p))
 
 

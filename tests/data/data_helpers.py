@@ -1,0 +1,48 @@
+"""Helpers for data tests: real image bytes made with Pillow (imported as `from data_helpers import ...`)."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+
+def image_bytes(
+    fmt: str = "JPEG",
+    mode: str = "RGB",
+    size: tuple[int, int] = (24, 16),
+    color=None,
+    exif_orientation: int | None = None,
+) -> bytes:
+    color = (
+        color
+        if color is not None
+        else {
+            "RGB": (200, 30, 40),
+            "RGBA": (0, 0, 255, 128),
+            "L": 90,
+            "CMYK": (0, 255, 255, 0),
+            "P": 3,
+            "I;16": 40000,
+        }[mode]
+    )
+    img = Image.new(mode, size, color)
+    img.putpixel((0, 0), (255, 255, 255, 255)[: len(mode)] if mode in ("RGB", "RGBA", "CMYK") else 0)
+    buf = io.BytesIO()
+    kw = {}
+    if exif_orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = exif_orientation
+        kw["exif"] = exif.tobytes()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def conv(question: str, answer: str) -> list[dict[str, str]]:
+    return [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]

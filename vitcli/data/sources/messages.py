@@ -1,0 +1,76 @@
+"""HF/OpenAI chat rows as TRL / LLaMA-Factory use them: {"messages": [{"role", "content"}], "images": [path]}
+(or "image": path), content either a string holding "<image>" or typed parts [{"type": "image"},
+{"type": "text", "text": ...}]. Typed parts are joined with "\\n", an image part becoming "<image>"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from vitcli.data.records import IMAGE_TOKEN, Record
+from vitcli.data.sources.common import SourceSpec, iter_json_rows, require_file
+from vitcli.data.sources.llava import image_field, insert_image_tag
+from vitcli.data.templates import Templates
+from vitcli.data.validate import MALFORMED, ROLES, Candidate, Rejection
+
+ROLE_ALIASES = {"human": "user", "gpt": "assistant", "model": "assistant"}
+
+
+def content_text(content: Any) -> str | None:
+    """A message's content as one string, or None if it is neither a string nor a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return None
+    parts = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in ("image", "image_url"):
+            parts.append(IMAGE_TOKEN)
+        elif kind == "text" and isinstance(part.get("text"), str):
+            parts.append(part["text"])
+        else:
+            return None
+    return "\n".join(parts)
+
+
+def normalize_messages(msgs: Any, has_image: bool) -> list[dict[str, str]] | str:
+    """Chat messages -> [{role, content: str}], or the reason they are malformed."""
+    if not isinstance(msgs, list) or not msgs:
+        return f"{MALFORMED}: 'messages' must be a non-empty list"
+    out = []
+    for i, m in enumerate(msgs):
+        role = ROLE_ALIASES.get(m.get("role"), m.get("role")) if isinstance(m, dict) else None
+        text = content_text(m.get("content")) if isinstance(m, dict) else None
+        if role not in ROLES or text is None:
+            return f"{MALFORMED}: message {i} needs role system/user/assistant and text or typed-part content"
+        out.append({"role": role, "content": text})
+    if has_image:
+        insert_image_tag(out)
+    return out
+
+
+def read_messages(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
+    path = require_file(spec.path, "messages file", "pass a JSON/JSONL file of {messages, images} rows")
+    root, split = spec.image_root(), spec.split or "train"
+    for item in iter_json_rows(path):
+        if isinstance(item, Rejection):
+            yield item
+            continue
+        row, obj = item
+        if not isinstance(obj, dict):
+            yield Rejection(path.name, row, f"{MALFORMED}: expected an object, got {type(obj).__name__}")
+            continue
+        image = image_field(obj)
+        if isinstance(image, Rejection):
+            yield Rejection(path.name, row, image.reason)
+            continue
+        messages = normalize_messages(obj.get("messages"), image is not None)
+        if isinstance(messages, str):
+            yield Rejection(path.name, row, messages)
+            continue
+        rid = str(obj["id"]) if obj.get("id") not in (None, "") else f"messages-{row}"
+        rec = Record(
+            id=rid, image=None, messages=messages, task="conversation", source=f"messages:{path.name}:{row}"
+        )
+        yield Candidate(rec, image, root, path.name, row, split)

@@ -1,0 +1,177 @@
+"""Row and image checks. Readers yield Candidates (a Record whose image is still a path or raw bytes) or
+Rejections; check_text() vets messages/ids/UTF-8 cheaply, load_image() decodes fully and normalises to RGB
+(runs in worker processes). Every failure is a reason string "<kind>: <detail>", never a silent drop.
+
+Image storage: a JPEG that is already RGB and upright (EXIF orientation 1 or absent), or an 8-bit RGB PNG
+without transparency, keeps its original bytes (no generation loss, no re-encode cost). Anything else
+(RGBA/LA/P/L/1/CMYK/16-bit, rotated by EXIF, GIF/WebP/BMP/TIFF) is transposed, converted to RGB (alpha
+composited on white, 16-bit scaled to 8-bit) and re-encoded as lossless PNG without metadata."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vitcli.data.records import IMAGE_TOKEN, Record
+
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb threshold (~9459 x 9459)
+ROLES = ("system", "user", "assistant")
+
+# The reason kinds a rejection can carry (the text before ':' is what the summary table groups by).
+NOT_FOUND = "image not found"
+UNREADABLE = "image unreadable"
+TOO_LARGE = "image too large"
+ESCAPES = "image path escapes image root"
+TAG_COUNT = "image tag count"
+EMPTY_ANSWER = "empty answer"
+DUPLICATE_ID = "duplicate id"
+MALFORMED = "malformed row"
+BAD_UTF8 = "invalid utf-8"
+
+
+@dataclass
+class Rejection:
+    source: str  # file (or generator) the row came from, by name
+    row: int | str  # 1-based line/row number, or the row's id where a format has no rows
+    reason: str  # "<kind>: <detail>"
+
+
+@dataclass
+class Candidate:
+    """A row that parsed; its image is not loaded yet. `image` is a path relative to
+    `image_root`, raw bytes, or None (text-only row)."""
+
+    record: Record
+    image: str | bytes | None
+    image_root: str
+    file: str
+    row: int | str
+    split: str = "train"
+
+
+def is_utf8_clean(value: Any) -> bool:
+    """False if any string inside holds lone surrogates (JSON '\\ud800' escapes or undecodable bytes)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(is_utf8_clean(k) and is_utf8_clean(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(is_utf8_clean(v) for v in value)
+    return True
+
+
+def check_text(rec: Record, has_image: bool) -> str | None:
+    """Why the record's text is unusable, or None. Unanswered rows (no assistant turn) are allowed only when
+    they carry no answers at all (e.g. VQA test questions)."""
+    if not is_utf8_clean([rec.id, rec.messages, rec.references, rec.answers]):
+        return f"{BAD_UTF8}: text holds undecodable characters"
+    if not rec.id:
+        return f"{MALFORMED}: empty id"
+    if not rec.messages or any(
+        m.get("role") not in ROLES or not isinstance(m.get("content"), str) for m in rec.messages
+    ):
+        return (
+            f"{MALFORMED}: messages must be a non-empty list of {{role: system|user|assistant, content: str}}"
+        )
+    users = [i for i, m in enumerate(rec.messages) if m["role"] == "user"]
+    if not users:
+        return f"{MALFORMED}: no user turn"
+    counts = [m["content"].count(IMAGE_TOKEN) for m in rec.messages]
+    want = 1 if has_image else 0
+    if sum(counts) != want or counts[users[0]] != want:
+        where = "in the first user turn" if has_image else "in a text-only row"
+        return f"{TAG_COUNT}: found {sum(counts)} '{IMAGE_TOKEN}', expected {want} {where}"
+    for m in rec.messages:
+        if m["role"] == "assistant" and not m["content"].strip():
+            return f"{EMPTY_ANSWER}: an assistant turn is empty"
+    if rec.task == "vqa" and any(not a.strip() for a in rec.answers):
+        return f"{EMPTY_ANSWER}: a VQA answer is empty"
+    return None
+
+
+def confine(root: str, rel: str) -> Path | None:
+    """root/rel if it stays inside root lexically (no '..' or absolute escapes), else None. Symlinks placed
+    inside the root are followed on purpose: users link dataset folders into one image root."""
+    base = os.path.normpath(os.path.abspath(root))
+    full = os.path.normpath(os.path.join(base, rel))
+    if full != base and not full.startswith(base + os.sep):
+        return None
+    return Path(full)
+
+
+def load_image(ref: str | bytes, root: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[bytes | None, str]:
+    """(stored bytes, how) on success, where how is 'original' or 'png'; (None, reason) on failure."""
+    from PIL import Image, UnidentifiedImageError
+
+    name = "<embedded bytes>" if isinstance(ref, bytes) else ref
+    if isinstance(ref, bytes):
+        data = ref
+    else:
+        path = confine(root, ref)
+        if path is None:
+            return None, f"{ESCAPES}: '{ref}'"
+        if not path.is_file():
+            return None, f"{NOT_FOUND}: '{ref}'"
+        data = path.read_bytes()
+    if not data:
+        return None, f"{UNREADABLE}: '{name}' is empty (0 bytes)"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > max_pixels:
+                return None, f"{TOO_LARGE}: '{name}' is {w}x{h}, over the {max_pixels}-pixel cap"
+            img.load()  # decodes everything: truncated files fail here
+            return _store(img, data)
+    except Image.DecompressionBombError:
+        return None, f"{TOO_LARGE}: '{name}' claims more pixels than Pillow allows"
+    except UnidentifiedImageError:
+        return None, f"{UNREADABLE}: '{name}' is not an image Pillow can identify"
+    except Exception as e:  # noqa: BLE001 - Pillow raises OSError/SyntaxError/ValueError/EOFError on bad data
+        return None, f"{UNREADABLE}: '{name}': {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+
+
+def _store(img: Any, data: bytes) -> tuple[bytes, str]:
+    from PIL import ImageOps
+
+    upright = img.getexif().get(0x0112, 1) == 1
+    if (
+        upright
+        and img.mode == "RGB"
+        and (
+            img.format == "JPEG"
+            or (img.format == "PNG" and data[24:25] == b"\x08" and "transparency" not in img.info)
+        )
+    ):
+        return data, "original"
+    out = io.BytesIO()
+    to_rgb(ImageOps.exif_transpose(img)).save(out, format="PNG", compress_level=3)
+    return out.getvalue(), "png"
+
+
+def to_rgb(img: Any) -> Any:
+    """Any Pillow mode -> RGB: alpha on white, 16/32-bit integer scaled to 8-bit, CMYK/P/L converted."""
+    from PIL import Image
+
+    if img.mode.startswith("I;16") or img.mode == "I":
+        img = img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGB", rgba.size, (255, 255, 255))
+        bg.paste(rgba, mask=rgba.getchannel("A"))
+        return bg
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def load_images(jobs: list[tuple[str | bytes, str, int]]) -> list[tuple[bytes | None, str]]:
+    """Worker entry point: load_image over a chunk (one pickle round trip per chunk, not per image)."""
+    return [load_image(ref, root, cap) for ref, root, cap in jobs]
