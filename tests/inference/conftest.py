@@ -26,6 +26,12 @@ def save_images(folder: Path, sizes: list[tuple[int, int]], seed: int = 0) -> li
     return paths
 
 
+@pytest.fixture
+def make_images():
+    """save_images, for tests that need their own image files."""
+    return save_images
+
+
 @pytest.fixture(scope="session")
 def mixed_images(tmp_path_factory) -> list[Path]:
     return save_images(tmp_path_factory.mktemp("images"), [(32, 32), (48, 20), (17, 64), (80, 60), (33, 33)])
@@ -34,13 +40,14 @@ def mixed_images(tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="session")
 def tiny_llava(tmp_path_factory) -> Path:
     """A random LLaVA (SigLIP tower + Llama LM, ChatML template, left padding) saved with its processor.
-    Weights use a wide init so greedy outputs vary with the image and prompt."""
+    Weights use a wide init so greedy outputs vary with the image and prompt; seed 3 is one where no row of
+    the batched-equals-one-by-one test stops at its first token."""
     import torch
 
     from vitcli.config import ModelConfig
     from vitcli.modeling.compose import build_processor, build_word_tokenizer, compose_tiny
 
-    torch.manual_seed(0)
+    torch.manual_seed(3)
     cfg = ModelConfig(image_size=32, patch_size=8, vision_hidden_size=32, vision_num_layers=1,
                       vision_num_heads=2, text_hidden_size=32, text_num_layers=2, text_num_heads=2,
                       text_intermediate_size=64)

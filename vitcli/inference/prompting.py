@@ -58,8 +58,8 @@ def render_chat(processor: Any, prompt: str) -> str:
 def render_prompts(processor: Any, prompts: list[str | None]) -> list[str] | None:
     """Model-ready text for each prompt, or None when the model takes images only / no text was asked."""
     style = prompt_style(processor)
-    if style == "none" or all(p is None for p in prompts):
-        return None
     if style == "chat":
         return [render_chat(processor, p or DEFAULT_PROMPT) for p in prompts]
+    if style == "none" or all(not p for p in prompts):
+        return None
     return [p or "" for p in prompts]
