@@ -171,10 +171,15 @@ def load_batches(items: Iterator[CaptionItem], batch_size: int, pool: ThreadPool
         yield pending
 
 
+RunBatch = Callable[[list[Any], list[str | None]], list[Any]]  # (images, prompts) -> list[Prediction]
+
+
 def caption_images(cfg: CaptionConfig, on_results: Callable[[list[CaptionResult]], None] | None = None,
-                   stdin: Iterable[str] | None = None) -> list[CaptionResult]:
-    """Caption (or ask about) every input; `on_results(batch)` fires as each batch completes, in order."""
-    run_batch = load_backend(cfg)
+                   stdin: Iterable[str] | None = None,
+                   run_batch: RunBatch | None = None) -> list[CaptionResult]:
+    """Caption (or ask about) every input; `on_results(batch)` fires as each batch completes, in order.
+    `run_batch` (from load_backend(cfg)) reuses a loaded model across calls; by default cfg.model loads."""
+    run_batch = run_batch or load_backend(cfg)
     results: list[CaptionResult] = []
     with ThreadPoolExecutor(max_workers=4) as pool:
         for chunk, futures in load_batches(iter_items(cfg, stdin), cfg.generation.batch_size, pool):
@@ -202,7 +207,7 @@ def caption_images(cfg: CaptionConfig, on_results: Callable[[list[CaptionResult]
     return results
 
 
-def load_backend(cfg: CaptionConfig) -> Callable[[list[Any], list[str | None]], list[Any]]:
+def load_backend(cfg: CaptionConfig) -> RunBatch:
     """Load the model once and return run_batch(images, prompts) -> list[Prediction] for cfg.backend."""
     if cfg.backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{cfg.backend}'", f"use one of: {', '.join(BACKENDS)}")
