@@ -61,6 +61,7 @@ def caption_command(
     several = bool(data or requests) or len(images) != 1 or is_many(images[0])
 
     def show(batch: list[CaptionResult]) -> None:
+        advance(len(batch))
         for r in batch:
             if r.error:
                 output.log(f"Error: {r.error}")
@@ -72,12 +73,28 @@ def caption_command(
 
     output.quiet_libraries()
     sink = atomic_write(output_file) if output_file else contextlib.nullcontext(sys.stdout)
-    with sink as f, contextlib.redirect_stdout(f):
-        results = caption_images(cfg, on_results=show)
+    # A bar only when results do not go to the same terminal (it would garble them); `sink` holds the real
+    # stdout, so results never pass through rich's stdout redirection.
+    bar = output.progress_bar("caption", None) if output_file or not sys.stdout.isatty() \
+        else contextlib.nullcontext(lambda advance=1, **_: None)
+    try:
+        with bar as advance, sink as f, contextlib.redirect_stdout(f):
+            results = caption_images(cfg, on_results=show)
+    except BrokenPipeError:  # `vitcli caption ... | head` closed our stdout: stop quietly, like other tools
+        silence_stdout()
+        raise typer.Exit(0) from None
     failed = sum(r.error is not None for r in results)
     if failed:
         output.log(f"Error: {failed} of {len(results)} images failed")
         raise typer.Exit(1)
+
+
+def silence_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's final flush does not raise on the closed pipe again."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def is_many(arg: str) -> bool:
