@@ -1,17 +1,63 @@
-"""Load a trained image-to-text model and its processor for inference: our runs, local dirs, hub ids.
+"""Load a trained image-to-text model and its processor for inference: our runs, local dirs, hub ids, and
+VisionEncoderDecoder checkpoints (ViT-GPT2 style: an image processor + tokenizer, no processor class).
 Weights come from safetensors only; remote code stays off unless asked for."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vitcli.runtime.errors import ModelError
 
+ENCODER_DECODER_TYPES = ("vision-encoder-decoder",)
 
-def load_for_inference(name: str, device: str, dtype: Any, trust_remote_code: bool = False) -> tuple[Any, Any]:
-    """(model in eval mode on `device`, processor) for a LLaVA-family checkpoint."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+@dataclass
+class ImageOnlyProcessor:
+    """The processor of an image-only captioner (VisionEncoderDecoderModel): pixels in, no text prompt.
+    Quacks like a transformers processor where generate.py needs it: `__call__`, `.tokenizer`, no template."""
+
+    image_processor: Any
+    tokenizer: Any
+    chat_template: None = None
+
+    def __call__(self, images: list[Any], text: Any = None, return_tensors: str = "pt", **_: Any) -> Any:
+        if text is not None:
+            raise ModelError("this model captions images only and takes no prompt", "drop --prompt")
+        return self.image_processor(images=images, return_tensors=return_tensors)  # pixel_values (B, 3, H, W)
+
+
+def model_type_of(name: str, trust_remote_code: bool = False) -> str | None:
+    """config.model_type of a checkpoint, or None when its config cannot be read."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code).model_type
+    except (OSError, ValueError):
+        return None
+
+
+def load_processor(name: str, model_type: str | None, trust_remote_code: bool = False) -> Any:
+    """AutoProcessor, or an ImageOnlyProcessor for encoder-decoder captioners that ship no processor class."""
+    from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+
+    if model_type in ENCODER_DECODER_TYPES:
+        remote = {"trust_remote_code": trust_remote_code}
+        return ImageOnlyProcessor(AutoImageProcessor.from_pretrained(name, **remote),
+                                  AutoTokenizer.from_pretrained(name, **remote))
+    processor = AutoProcessor.from_pretrained(name, trust_remote_code=trust_remote_code)
+    if getattr(processor, "image_processor", None) is None:
+        raise ModelError(f"'{name}' has no image processor, so it cannot read images",
+                         "pass an image-text-to-text checkpoint (it ships preprocessor_config.json)")
+    return processor
+
+
+def load_for_inference(name: str, device: str, dtype: Any,
+                       trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """(model in eval mode on `device`, processor) for a LLaVA-family, image-text-to-text or
+    VisionEncoderDecoder checkpoint. Tokenizers pad on the left, as batched generation needs."""
+    from transformers import AutoModelForImageTextToText, VisionEncoderDecoderModel
 
     p = Path(name)
     if p.exists() and not (p / "config.json").is_file():
@@ -19,16 +65,22 @@ def load_for_inference(name: str, device: str, dtype: Any, trust_remote_code: bo
         raise ModelError(f"'{name}' holds no model (no config.json)", hint)
     if not p.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
         raise ModelError(f"model '{name}' not found", "check the path, or pass a hub id like org/name")
+    model_type = model_type_of(name, trust_remote_code)
+    loader = VisionEncoderDecoderModel if model_type in ENCODER_DECODER_TYPES else AutoModelForImageTextToText
     try:
-        processor = AutoProcessor.from_pretrained(name, trust_remote_code=trust_remote_code)
-        model = AutoModelForImageTextToText.from_pretrained(
-            name, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code)
+        processor = load_processor(name, model_type, trust_remote_code)
+        model = loader.from_pretrained(name, dtype=dtype, use_safetensors=True,
+                                       trust_remote_code=trust_remote_code)
     except OSError as e:
         raise ModelError(f"could not load model '{name}': {str(e).splitlines()[0]}",
                          "check the path or hub id; offline, only local folders load") from None
     except ValueError as e:
+        if "trust_remote_code" in str(e):
+            raise ModelError(f"'{name}' needs its own model code from the hub",
+                             "pass --trust-remote-code if you trust that repository's code") from None
         raise ModelError(f"'{name}' is not an image-text-to-text model: {str(e).splitlines()[0]}",
-                         "pass a LLaVA-family checkpoint or a vitcli run folder") from None
+                         "pass a LLaVA-family, image-text-to-text or VisionEncoderDecoder checkpoint, "
+                         "or a vitcli run folder") from None
     if getattr(processor, "tokenizer", None) is not None:
         processor.tokenizer.padding_side = "left"
     return model.to(device).eval(), processor
