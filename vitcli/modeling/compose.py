@@ -5,6 +5,7 @@ Loading pretrained parts (hub ids, dirs, GGUF) lives in modeling/load.py."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from vitcli.config import ModelConfig
 from vitcli.data.records import IMAGE_TOKEN
@@ -105,3 +106,12 @@ def build_processor(tokenizer, image_size: int, patch_size: int, select_strategy
     return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
                           vision_feature_select_strategy=select_strategy, chat_template=tokenizer.chat_template,
                           num_additional_image_tokens=num_additional_image_tokens, image_token=IMAGE_TOKEN)
+
+
+def compose_model(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, Any]:
+    """(model, processor) for training. Today: the tiny random composition, with a word-level tokenizer built from
+    `train_texts`. Pretrained towers/LMs (--vision/--llm/--model) plug in here."""
+    tokenizer = build_word_tokenizer(train_texts)
+    token_patch = cfg.image_size // image_tokens_per_side(cfg)  # pixels per image token
+    processor = build_processor(tokenizer, cfg.image_size, token_patch, cfg.vision_feature_select_strategy)
+    return compose_tiny(cfg, tokenizer), processor

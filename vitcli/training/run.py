@@ -41,7 +41,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
     from transformers.trainer_callback import PrinterCallback
 
     from vitcli.data.build import load_built_dataset
-    from vitcli.modeling.compose import build_processor, build_word_tokenizer, compose_tiny, image_tokens_per_side
+    from vitcli.modeling.compose import compose_model
     from vitcli.modeling.freeze import apply_stage
     from vitcli.runtime.device import resolve_device, resolve_dtype, seed_everything
     from vitcli.training.collate import Collator, ConversationDataset
@@ -62,13 +62,10 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
     if cfg.max_train_samples:
         train_rows = train_rows.select(range(min(cfg.max_train_samples, len(train_rows))))
 
-    # 2. Compose the model: tokenizer from the dataset text, tower + projector + LM from the preset's sizes.
+    # 2. Compose the model (tiny from configs, from pretrained parts, or an existing VLM).
     texts = (m["content"] for conv in train_rows["messages"] for m in conv)
-    tokenizer = build_word_tokenizer(texts)
-    token_patch = cfg.model.image_size // image_tokens_per_side(cfg.model)  # pixels per image token
-    processor = build_processor(tokenizer, cfg.model.image_size, token_patch,
-                                cfg.model.vision_feature_select_strategy)
-    model = compose_tiny(cfg.model, tokenizer)
+    model, processor = compose_model(cfg.model, texts)
+    tokenizer = processor.tokenizer
 
     # 3. Choose what trains, encode the data (answer-only labels), set up the engine.
     trainable = apply_stage(model, cfg.stage)
