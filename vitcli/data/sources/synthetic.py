@@ -119,7 +119,10 @@ def ask_questions(shapes: list[Shape], rng: random.Random) -> list[tuple[str, st
     """(question, answer, answer_type, question_type) for one colour, count, existence and position question."""
     qs = []
     s = rng.choice(shapes)
-    qs.append((f"What color is the {s.kind}?", s.color, "other", "what color is the"))
+    if sum(x.kind == s.kind for x in shapes) == 1:  # "the circle" must name exactly one shape
+        qs.append((f"What color is the {s.kind}?", s.color, "other", "what color is the"))
+    else:
+        qs.append((f"What color is the shape at the {POSITIONS[s.cell]}?", s.color, "other", "what color is the"))
     if rng.random() < 0.5:
         qs.append(("How many shapes are there?", str(len(shapes)), "number", "how many"))
     else:
