@@ -41,6 +41,7 @@ def eval_command(
     require_all: Annotated[bool, typer.Option("--require-all", help="Caption: every reference image needs a prediction.")] = False,
     spice: Annotated[bool, typer.Option("--spice", help="Caption: also compute SPICE (needs its jars).")] = False,
     per_item: Annotated[str | None, typer.Option("--per-item", help="Write one JSON line per item with its score.")] = None,
+    report_path: Annotated[str | None, typer.Option("--report", help="Write an HTML report here.")] = None,
     max_samples: Annotated[int, typer.Option("--max-samples", min=0, help="Score only the first N rows (0 = all).")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Generation batch size.")] = 32,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 32,
@@ -55,6 +56,7 @@ def eval_command(
                      max_samples=max_samples, device=device, dtype=dtype,
                      generation=GenerationConfig(batch_size=batch_size, max_new_tokens=max_new_tokens))
     cfg.references, cfg.questions, cfg.annotations = references, questions, annotations
+    cfg.report = report_path
     cfg.allow_missing, cfg.require_all, cfg.spice = allow_missing, require_all, spice
     output.quiet_libraries()
     with output.progress_bar(f"eval {task}", None) as update:

@@ -17,19 +17,27 @@ TASKS_FROM_MODEL = ("caption", "vqa")
 
 
 def evaluate(cfg: EvalConfig, on_progress: Any = None) -> EvalReport:
+    thumbnails: dict[str, bytes] | None = {} if cfg.report else None
     if cfg.model is None:
         from vitcli.evaluation.score import score_files
 
-        report = score_files(cfg)
+        report = score_files(cfg)  # prediction files carry no images: the HTML report has no thumbnails
     else:
-        report = evaluate_model(cfg, on_progress)
+        report = evaluate_model(cfg, on_progress, thumbnails)
     if cfg.per_item:
         write_jsonl(cfg.per_item, report.per_item)
+    if cfg.report:
+        from vitcli.evaluation.html_report import write_html_report
+
+        write_html_report(cfg.report, report, thumbnails)
     return report
 
 
-def evaluate_model(cfg: EvalConfig, on_progress: Any = None) -> EvalReport:
-    """Generate answers for every row of `cfg.task` in the split, then score them like a prediction file."""
+def evaluate_model(
+    cfg: EvalConfig, on_progress: Any = None, thumbnails: dict[str, bytes] | None = None
+) -> EvalReport:
+    """Generate answers for every row of `cfg.task` in the split, then score them like a prediction file.
+    `thumbnails`, when given, is filled with id -> small image bytes for the rows the HTML report shows."""
     from vitcli.data.build import load_built_dataset
     from vitcli.data.records import prompt_of
     from vitcli.evaluation.score import score_captions, score_vqa
@@ -71,10 +79,24 @@ def evaluate_model(cfg: EvalConfig, on_progress: Any = None) -> EvalReport:
         report = score_captions(predictions, dict(zip(ids, meta["references"])))
     else:
         items = {r["id"]: {"answers": r["answers"], "answer_type": r["answer_type"],
-                           "question_type": r["question_type"]} for r in meta}
+                           "question_type": r["question_type"], "question": p.replace("<image>", "").strip()}
+                 for r, p in zip(meta, prompts, strict=True)}
         report = score_vqa(predictions, items)
     report.provenance.update(model_provenance(cfg, data[cfg.split]))
+    if thumbnails is not None:
+        thumbnails.update(collect_thumbnails(rows, ids, report))
     return report
+
+
+def collect_thumbnails(rows: Any, ids: list[str], report: EvalReport) -> dict[str, bytes]:
+    """Thumbnails for only the rows the HTML report shows (worst first, capped), decoded one row at a time."""
+    from vitcli.evaluation.html_report import make_thumbnail, select_rows
+    from vitcli.training.collate import open_image
+
+    index = {id_: i for i, id_ in enumerate(ids)}
+    wanted = [index[r["id"]] for r in select_rows(report) if r["id"] in index]
+    shown = rows.select_columns(["image"]).select(wanted)
+    return {ids[i]: make_thumbnail(open_image(r["image"])) for i, r in zip(wanted, shown, strict=True)}
 
 
 def model_provenance(cfg: EvalConfig, split: Any) -> dict[str, Any]:
