@@ -10,8 +10,20 @@ import pytest
 def save_tiny_vision(kind: str, out: Path) -> Path:
     """A random vision model of `kind` (clip | siglip | vit | dinov2 | clip-dual) + its image processor."""
     from transformers import (
-        CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPVisionConfig, CLIPVisionModel, Dinov2Config, Dinov2Model,
-        SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel, ViTConfig, ViTImageProcessor, ViTModel)
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPVisionConfig,
+        CLIPVisionModel,
+        Dinov2Config,
+        Dinov2Model,
+        SiglipImageProcessor,
+        SiglipVisionConfig,
+        SiglipVisionModel,
+        ViTConfig,
+        ViTImageProcessor,
+        ViTModel,
+    )
 
     small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
     crop = {"height": 32, "width": 32}
@@ -42,7 +54,13 @@ def save_tiny_vision(kind: str, out: Path) -> Path:
 def save_tiny_lm(kind: str, out: Path) -> Path:
     """A random causal LM (llama | gpt2) with a small BPE tokenizer trained in-process; llama gets no template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+    )
 
     core = Tokenizer(models.BPE(unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

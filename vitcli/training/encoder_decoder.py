@@ -27,7 +27,7 @@ class CaptionDataset(torch.utils.data.Dataset):
         tok = processor.tokenizer
         self.keep: list[int] = []
         self.labels: list[list[int]] = []
-        for i, (task, messages) in enumerate(zip(self.rows["task"], self.rows["messages"])):
+        for i, (task, messages) in enumerate(zip(self.rows["task"], self.rows["messages"], strict=True)):
             answer = first_answer(messages)
             if task != "caption" or not answer:
                 continue
