@@ -46,6 +46,12 @@ class TrainConfig:
     preset: str = "tiny"
     model: ModelConfig = field(default_factory=ModelConfig)
     stage: str = "full"  # align | instruct | full
+    unfreeze_vision: bool = False  # train the vision tower in any stage
+    lora: bool = False  # instruct/full: LoRA adapters on the LM's linear layers instead of training the LM fully
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: str = "all-linear"  # or a comma list of layer names: q_proj,v_proj
     epochs: float = 1.0
     max_steps: int = 0  # > 0 overrides epochs
     per_device_batch_size: int = 16

@@ -1,6 +1,6 @@
 """Compose a LlavaForConditionalGeneration (vision tower + projector + causal LM) and its LlavaProcessor.
-The tiny path builds everything from configs, with a word-level tokenizer made in-process from dataset text.
-Loading pretrained parts (hub ids, dirs, GGUF) lives in modeling/load.py."""
+The tiny path builds everything from configs, with a word-level tokenizer made in-process from dataset text; pretrained
+towers / LMs (hub ids, dirs, GGUF) come from modeling/pretrained.py and slot into the same LlavaConfig."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from vitcli.config import ModelConfig
 from vitcli.data.records import IMAGE_TOKEN
-from vitcli.runtime.errors import ConfigError
+from vitcli.runtime.errors import ConfigError, ModelError
 
 PAD, UNK, IM_START, IM_END = "<pad>", "<unk>", "<|im_start|>", "<|im_end|>"
 # ChatML, the template used whenever the LM brings none of its own.
@@ -48,15 +48,10 @@ def build_word_tokenizer(texts: Iterable[str], min_count: int = 1):
 
 def compose_tiny(cfg: ModelConfig, tokenizer):
     """A randomly initialised SigLIP-style tower + MLP projector + Llama-style LM, sized by `cfg`."""
-    from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
 
     vision = tiny_vision_config(cfg)
-    text = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=cfg.text_hidden_size, intermediate_size=cfg.text_intermediate_size,
-        num_hidden_layers=cfg.text_num_layers, num_attention_heads=cfg.text_num_heads,
-        num_key_value_heads=cfg.text_num_heads, max_position_embeddings=cfg.max_position_embeddings,
-        tie_word_embeddings=True, attention_dropout=cfg.dropout,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
+    text = tiny_text_config(cfg, tokenizer)
     config = LlavaConfig(
         vision_config=vision, text_config=text, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
         projector_hidden_act="gelu" if cfg.projector == "mlp2x_gelu" else "linear",
@@ -67,6 +62,18 @@ def compose_tiny(cfg: ModelConfig, tokenizer):
     gen.eos_token_id, gen.pad_token_id, gen.bos_token_id = tokenizer.eos_token_id, tokenizer.pad_token_id, None
     gen.do_sample, gen.max_new_tokens = False, 32
     return model
+
+
+def tiny_text_config(cfg: ModelConfig, tokenizer):
+    """A random Llama-style LM config sized by `cfg`, vocabulary from `tokenizer`."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=cfg.text_hidden_size, intermediate_size=cfg.text_intermediate_size,
+        num_hidden_layers=cfg.text_num_layers, num_attention_heads=cfg.text_num_heads,
+        num_key_value_heads=cfg.text_num_heads, max_position_embeddings=cfg.max_position_embeddings,
+        tie_word_embeddings=True, attention_dropout=cfg.dropout,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
 
 
 def tiny_vision_config(cfg: ModelConfig):
@@ -109,9 +116,109 @@ def build_processor(tokenizer, image_size: int, patch_size: int, select_strategy
 
 
 def compose_model(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, Any]:
-    """(model, processor) for training. Today: the tiny random composition, with a word-level tokenizer built from
-    `train_texts`. Pretrained towers/LMs (--vision/--llm/--model) plug in here."""
-    tokenizer = build_word_tokenizer(train_texts)
-    token_patch = cfg.image_size // image_tokens_per_side(cfg)  # pixels per image token
-    processor = build_processor(tokenizer, cfg.image_size, token_patch, cfg.vision_feature_select_strategy)
-    return compose_tiny(cfg, tokenizer), processor
+    """(model, processor) for training: an existing VLM (`cfg.model`), a composition of pretrained and/or random
+    parts (`cfg.vision`, `cfg.llm`), or the tiny random composition with a word-level tokenizer from `train_texts`.
+    `cfg.arch == 'encoder-decoder'` gives a VisionEncoderDecoderModel and a CaptionProcessor instead."""
+    if cfg.arch == "encoder-decoder":
+        from vitcli.modeling.encoder_decoder import compose_encoder_decoder
+
+        return compose_encoder_decoder(cfg, train_texts)
+    if cfg.arch != "llava":
+        raise ConfigError(f"unknown arch '{cfg.arch}'", "use llava or encoder-decoder")
+    if cfg.projector not in PROJECTORS:
+        raise ConfigError(f"unknown projector '{cfg.projector}'", f"choose one of: {', '.join(PROJECTORS)}")
+    if cfg.model:
+        if cfg.vision or cfg.llm:
+            raise ConfigError("--model continues an existing VLM; it cannot be combined with --vision/--llm",
+                              "drop --vision/--llm, or drop --model to compose from parts")
+        from vitcli.modeling.pretrained import load_vlm
+
+        return load_vlm(cfg.model)
+    if cfg.vision is None and cfg.llm is None and cfg.vision_type != "cnn":
+        tokenizer = build_word_tokenizer(train_texts)
+        token_patch = cfg.image_size // image_tokens_per_side(cfg)  # pixels per image token
+        processor = build_processor(tokenizer, cfg.image_size, token_patch, cfg.vision_feature_select_strategy)
+        return compose_tiny(cfg, tokenizer), processor
+    return compose_from_parts(cfg, train_texts)
+
+
+PROJECTORS = ("linear", "mlp2x_gelu")
+
+
+def compose_from_parts(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, Any]:
+    """Pretrained tower and/or LM (random ones where not given) + a fresh projector, as one Llava.
+    A pretrained LM is moved in whole (no random copy of it is ever built: the shell is made on the meta device)."""
+    import torch
+    from transformers import AutoModel, GenerationConfig, LlavaConfig, LlavaForConditionalGeneration
+    from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
+
+    from vitcli.modeling.pretrained import load_causal_lm, prepare_chat_tokenizer
+
+    tower = load_tower(cfg)
+    if cfg.llm:
+        lm, tokenizer = load_causal_lm(cfg.llm)
+        gen = prepare_chat_tokenizer(tokenizer, CHATML_TEMPLATE)
+        text_config = lm.config
+        if lm.base_model is lm:
+            raise ModelError(f"'{cfg.llm}' has no separate base model and head", "pass a *ForCausalLM checkpoint")
+    else:
+        lm, tokenizer = None, build_word_tokenizer(train_texts)
+        gen = {"eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+        text_config = tiny_text_config(cfg, tokenizer)
+    strategy = cfg.vision_feature_select_strategy
+    if strategy == "default" and not tower.has_cls:
+        strategy = "full"  # 'default' drops a CLS token; towers without one (SigLIP) keep every patch
+    # Llava ties lm_head to `language_model.embed_tokens`; LMs naming it otherwise (GPT-2's wte) stay untied.
+    tie = bool(getattr(text_config, "tie_word_embeddings", False)) and (
+        lm is None or hasattr(lm.base_model, "embed_tokens"))
+    text_config.tie_word_embeddings = tie
+    config = LlavaConfig(
+        vision_config=tower.config, text_config=text_config, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        projector_hidden_act="gelu" if cfg.projector == "mlp2x_gelu" else "linear",
+        vision_feature_layer=cfg.vision_feature_layer, vision_feature_select_strategy=strategy,
+        tie_word_embeddings=tie)
+    with torch.device("meta"):
+        model = LlavaForConditionalGeneration(config)
+    model.model.vision_tower = tower.module
+    model.model.multi_modal_projector = LlavaMultiModalProjector(config)
+    if lm is not None:
+        model.model.language_model = lm.base_model
+        head = lm.get_output_embeddings()
+        if not tie and head.weight is lm.get_input_embeddings().weight:
+            head.weight = torch.nn.Parameter(head.weight.detach().clone())
+        model.lm_head = head
+    else:
+        model.model.language_model = AutoModel.from_config(config.text_config)
+        model.lm_head = torch.nn.Linear(text_config.hidden_size, text_config.vocab_size, bias=False)
+    if tie:
+        model.lm_head.weight = model.get_input_embeddings().weight
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    on_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if on_meta:
+        raise ModelError(f"composition left {len(on_meta)} tensors unloaded (e.g. {on_meta[0]})",
+                         "report this combination of --vision/--llm")
+    model.generation_config = GenerationConfig(do_sample=False, max_new_tokens=32, bos_token_id=None, **gen)
+    processor = build_processor(tokenizer, tower.image_size, tower.token_patch, strategy,
+                                tower.num_additional_tokens, image_processor=tower.image_processor)
+    return model.float(), processor
+
+
+def load_tower(cfg: ModelConfig):
+    """The vision side as a VisionTower: pretrained (`cfg.vision`), a CNN wrapper, or random from the sizes in cfg."""
+    from transformers import AutoModel
+
+    from vitcli.modeling.pretrained import VisionTower, load_vision_tower
+
+    if cfg.vision_type == "cnn":
+        from vitcli.modeling.cnn import load_cnn_tower
+
+        return load_cnn_tower(cfg)
+    if cfg.vision:
+        return load_vision_tower(cfg.vision, cfg.vision_feature_layer)
+    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+    vision = tiny_vision_config(cfg)
+    image_processor = SiglipImageProcessorPil(size={"height": cfg.image_size, "width": cfg.image_size})
+    return VisionTower(AutoModel.from_config(vision), vision, image_processor, cfg.image_size,
+                       cfg.image_size // image_tokens_per_side(cfg), 0, False)

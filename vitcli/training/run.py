@@ -42,7 +42,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
 
     from vitcli.data.build import load_built_dataset
     from vitcli.modeling.compose import compose_model
-    from vitcli.modeling.freeze import apply_stage
+    from vitcli.modeling.freeze import TRAINABLE_FILE, merge_lora, prepare_model
     from vitcli.runtime.device import resolve_device, resolve_dtype, seed_everything
     from vitcli.training.collate import Collator, ConversationDataset
     from vitcli.training.loop import MetricsLogger, count_image_tokens, make_trainer_class, make_training_args
@@ -68,17 +68,25 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
     tokenizer = processor.tokenizer
 
     # 3. Choose what trains, encode the data (answer-only labels), set up the engine.
-    trainable = apply_stage(model, cfg.stage)
-    train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor), cfg.pack_turns, cfg.seed)
+    model, plan = prepare_model(model, cfg)  # stage freezing, LoRA wrapping; plan lists what trains
+    trainable = plan.trainable
+    if cfg.model.arch == "encoder-decoder":
+        from vitcli.training.encoder_decoder import CaptionCollator, CaptionDataset
+
+        train_set, collator = CaptionDataset(train_rows, processor, cfg.max_length), CaptionCollator(tokenizer)
+    else:
+        train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor), cfg.pack_turns, cfg.seed)
+        collator = Collator(tokenizer.pad_token_id)
     if shutil.disk_usage(out.parent if out.parent.exists() else Path.cwd()).free < 1 << 28:
         raise ConfigError(f"less than 256 MiB free beside '{out}'", "free some disk space")
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RUN_CONFIG, to_dict(cfg))
+    write_json(out / TRAINABLE_FILE, plan.to_json())
     args = make_training_args(cfg, out, device, dtype)
     logger = MetricsLogger(out / METRICS)
     lr_by_part = {"vision_tower": cfg.vision_learning_rate, "multi_modal_projector": cfg.projector_learning_rate}
     trainer = make_trainer_class()(model=model, args=args, train_dataset=train_set, lr_by_part=lr_by_part,
-                                   data_collator=Collator(tokenizer.pad_token_id),
+                                   data_collator=collator,
                                    callbacks=[logger, *(callbacks or [])])
     trainer.remove_callback(PrinterCallback)  # stdout is for results; progress goes through our callbacks
 
@@ -86,6 +94,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
     start = time.perf_counter()
     stats = trainer.train()
     seconds = time.perf_counter() - start
+    trainer.model = merge_lora(trainer.model)  # LoRA runs export a plain model, adapters merged
     save_final_model(trainer, processor, out)
     torch.set_grad_enabled(True)
     return TrainResult(
