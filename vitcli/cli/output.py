@@ -15,7 +15,7 @@ from rich.table import Table
 from vitcli import __version__
 
 stdout = Console(soft_wrap=True, highlight=False)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def emit_json(obj: dict[str, Any]) -> None:
