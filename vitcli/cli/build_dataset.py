@@ -191,7 +191,7 @@ def synthetic_command(
     num_train: Annotated[int, typer.Option(min=1, help="Scenes in the train split.")] = 2000,
     num_val: Annotated[int, typer.Option(min=0, help="Scenes in the validation split.")] = 100,
     num_test: Annotated[int, typer.Option(min=0, help="Scenes in the test split.")] = 200,
-    image_size: Annotated[int, typer.Option(min=16, max=1024, help="Image side in pixels.")] = 64,
+    image_size: Annotated[int, typer.Option(min=16, max=1024, help="Image side in pixels.")] = 48,
     with_sizes: Annotated[bool, typer.Option(help="Draw small and large shapes and name sizes.")] = False,
     overwrite: Overwrite = False,
     as_json: Json = False,
