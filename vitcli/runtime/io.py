@@ -30,9 +30,10 @@ def json_error_message(e: BaseException) -> str:
     return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
 
 
-def iter_lines(f: IO[Any], limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, Any, bool]]:
-    """(line_number, line, too_long) for a text or binary file, never holding more than `limit` (+1) of one
-    line in memory: the rest of an overlong line is read and dropped in pieces."""
+def iter_lines(f: IO[Any], limit: int | None = None) -> Iterator[tuple[int, Any, bool]]:
+    """(line_number, line, too_long) for a text or binary file, never holding more than `limit` (default
+    MAX_LINE_BYTES) of one line in memory: the rest of an overlong line is read and dropped in pieces."""
+    limit = MAX_LINE_BYTES if limit is None else limit
     lineno = 0
     while True:
         line = f.readline(limit + 1)
