@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vitcli.runtime.errors import ModelError
+from vitcli.runtime.hub import honour_offline_env
 
 ENCODER_DECODER_TYPES = ("vision-encoder-decoder",)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -93,6 +94,7 @@ def load_for_inference(name: str, device: str, dtype: Any, trust_remote_code: bo
     if not p.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
         raise ModelError(f"model '{name}' not found", "check the path, or pass a hub id like org/name")
     pickle_ok = check_weights(name, allow_pickle)
+    honour_offline_env()
     model_type = model_type_of(name, trust_remote_code)
     loader = VisionEncoderDecoderModel if model_type in ENCODER_DECODER_TYPES else AutoModelForImageTextToText
     try:

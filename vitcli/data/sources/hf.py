@@ -13,6 +13,7 @@ from vitcli.data.sources.imagefolder import DEFAULT_ROLES, row_to_candidate
 from vitcli.data.templates import Templates
 from vitcli.data.validate import MALFORMED, Candidate, Rejection
 from vitcli.runtime.errors import DataError
+from vitcli.runtime.hub import honour_offline_env
 
 BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv", ".arrow": "arrow"}
 
@@ -21,6 +22,7 @@ def load_any(spec: SourceSpec) -> dict[str, Any]:
     """{split: Dataset} for a local file/folder or a Hub id."""
     import datasets
 
+    honour_offline_env()
     p = Path(spec.path)
     try:
         if p.is_file():
