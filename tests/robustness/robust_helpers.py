@@ -31,8 +31,12 @@ def png_header_only(w: int, h: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -49,20 +53,36 @@ def assert_clean_error(stderr: str, message: str) -> None:
     assert errors, stderr
     assert message.lower() in errors[-1].lower(), stderr
     i = lines.index(errors[-1])
-    assert i + 1 < len(lines) and lines[i + 1].startswith("Hint: ") and len(lines[i + 1]) > len("Hint: "), stderr
+    assert i + 1 < len(lines) and lines[i + 1].startswith("Hint: ") and len(lines[i + 1]) > len("Hint: "), (
+        stderr
+    )
     assert "Traceback" not in stderr, stderr
 
 
-def run_vitcli(*args: str, cwd: Path, input: str | None = None, timeout: float = 120,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_vitcli(
+    *args: str, cwd: Path, input: str | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """The real entry point in a fresh interpreter: `python -m vitcli ...`, offline."""
-    return subprocess.run([sys.executable, "-m", "vitcli", *map(str, args)], cwd=cwd, input=input, text=True,
-                          capture_output=True, timeout=timeout, env=vitcli_env(env))
+    return subprocess.run(
+        [sys.executable, "-m", "vitcli", *map(str, args)],
+        cwd=cwd,
+        input=input,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        env=vitcli_env(env),
+    )
 
 
 def vitcli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", **(extra or {})}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        **(extra or {}),
+    }
     env.pop("VITCLI_DEBUG", None)
     return env
 

@@ -22,14 +22,36 @@ from vitcli.runtime.errors import VitcliError
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 FEW = settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=True) | st.text(max_size=12))
-json_values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c,
-                                                                                         max_size=3), max_leaves=8)
-hostile_lines = st.sampled_from([
-    "", "   ", "{", "[1, 2", "nul\x00l", "1" * 5000, "[" * 3000 + "]" * 3000, '{"a": "\\ud800"}', "NaN",
-    '"just a string"', "[]", "{}", "null", "\ufeff{}",
-])
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=12)
+)
+json_values = st.recursive(
+    scalars,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+    max_leaves=8,
+)
+hostile_lines = st.sampled_from(
+    [
+        "",
+        "   ",
+        "{",
+        "[1, 2",
+        "nul\x00l",
+        "1" * 5000,
+        "[" * 3000 + "]" * 3000,
+        '{"a": "\\ud800"}',
+        "NaN",
+        '"just a string"',
+        "[]",
+        "{}",
+        "null",
+        "\ufeff{}",
+    ]
+)
 texts = st.text(max_size=20) | st.sampled_from(["<image>\nQ", "<image><image>", "A", "", " ", "\ud800"])
 
 
@@ -42,7 +64,9 @@ def rows_file(rows: st.SearchStrategy) -> st.SearchStrategy:
     """(suffix, bytes): a JSON list of rows, JSONL with hostile lines mixed in, or any top-level JSON."""
     as_json = st.lists(rows, max_size=5).map(lambda rs: (".json", json.dumps(rs).encode()))
     line = rows.map(json.dumps) | hostile_lines
-    as_jsonl = st.lists(line, max_size=6).map(lambda ls: (".jsonl", "\n".join(ls).encode("utf-8", "surrogatepass")))
+    as_jsonl = st.lists(line, max_size=6).map(
+        lambda ls: (".jsonl", "\n".join(ls).encode("utf-8", "surrogatepass"))
+    )
     anything = json_values.map(lambda v: (".json", json.dumps(v).encode()))
     raw = st.binary(max_size=40).map(lambda b: (st_choice_suffix(b), b))
     return st.one_of(as_json, as_json, as_jsonl, as_jsonl, anything, raw)
@@ -56,39 +80,77 @@ def optional_dict(**fields: st.SearchStrategy) -> st.SearchStrategy:
     return st.fixed_dictionaries({}, optional=fields)
 
 
-turn = optional_dict(**{"from": maybe(st.sampled_from(["human", "gpt", "system", "bot", "USER"])),
-                        "value": maybe(texts)})
+turn = optional_dict(
+    **{"from": maybe(st.sampled_from(["human", "gpt", "system", "bot", "USER"])), "value": maybe(texts)}
+)
 image_ref = maybe(st.sampled_from(["img.png", "../escape.png", "/etc/hostname", "", "missing.jpg", "a\x00b"]))
-llava_row = optional_dict(id=maybe(st.text(max_size=4)), image=image_ref, images=st.lists(image_ref, max_size=2),
-                          conversations=maybe(st.lists(turn, max_size=3)))
+llava_row = optional_dict(
+    id=maybe(st.text(max_size=4)),
+    image=image_ref,
+    images=st.lists(image_ref, max_size=2),
+    conversations=maybe(st.lists(turn, max_size=3)),
+)
 part = optional_dict(type=maybe(st.sampled_from(["text", "image", "image_url", "audio"])), text=maybe(texts))
-message = optional_dict(role=maybe(st.sampled_from(["user", "assistant", "system", "human", "gpt", "tool"])),
-                        content=maybe(texts | st.lists(part, max_size=3)))
-messages_row = optional_dict(id=maybe(st.text(max_size=4)), images=st.lists(image_ref, max_size=2), image=image_ref,
-                             messages=maybe(st.lists(message, max_size=3)))
+message = optional_dict(
+    role=maybe(st.sampled_from(["user", "assistant", "system", "human", "gpt", "tool"])),
+    content=maybe(texts | st.lists(part, max_size=3)),
+)
+messages_row = optional_dict(
+    id=maybe(st.text(max_size=4)),
+    images=st.lists(image_ref, max_size=2),
+    image=image_ref,
+    messages=maybe(st.lists(message, max_size=3)),
+)
 ids = maybe(st.integers(0, 5))
 coco_official = optional_dict(
     images=maybe(st.lists(optional_dict(id=ids, file_name=image_ref), max_size=4)),
-    annotations=maybe(st.lists(optional_dict(image_id=ids, caption=maybe(texts)), max_size=4)))
+    annotations=maybe(st.lists(optional_dict(image_id=ids, caption=maybe(texts)), max_size=4)),
+)
 sentence = optional_dict(raw=maybe(texts), tokens=maybe(st.lists(maybe(st.text(max_size=5)), max_size=3)))
-coco_karpathy = optional_dict(images=maybe(st.lists(optional_dict(
-    sentences=maybe(st.lists(sentence, max_size=2)), filename=image_ref, filepath=maybe(st.text(max_size=5)),
-    cocoid=ids, split=maybe(st.sampled_from(["train", "val", "restval", "test", "weird split", "a/b"]))),
-    max_size=3)))
+coco_karpathy = optional_dict(
+    images=maybe(
+        st.lists(
+            optional_dict(
+                sentences=maybe(st.lists(sentence, max_size=2)),
+                filename=image_ref,
+                filepath=maybe(st.text(max_size=5)),
+                cocoid=ids,
+                split=maybe(st.sampled_from(["train", "val", "restval", "test", "weird split", "a/b"])),
+            ),
+            max_size=3,
+        )
+    )
+)
 question = optional_dict(question_id=ids, image_id=ids, question=maybe(texts))
-vqa_questions = optional_dict(data_subtype=maybe(st.sampled_from(["val2014", "", "{x}"])),
-                              questions=maybe(st.lists(question, max_size=4)))
+vqa_questions = optional_dict(
+    data_subtype=maybe(st.sampled_from(["val2014", "", "{x}"])),
+    questions=maybe(st.lists(question, max_size=4)),
+)
 answer = maybe(optional_dict(answer=maybe(texts), answer_confidence=maybe(st.text(max_size=3))))
-annotation = optional_dict(question_id=ids, answers=maybe(st.lists(answer, max_size=3)),
-                           multiple_choice_answer=maybe(texts), answer_type=maybe(texts),
-                           question_type=maybe(texts))
+annotation = optional_dict(
+    question_id=ids,
+    answers=maybe(st.lists(answer, max_size=3)),
+    multiple_choice_answer=maybe(texts),
+    answer_type=maybe(texts),
+    question_type=maybe(texts),
+)
 vqa_annotations = optional_dict(annotations=maybe(st.lists(annotation, max_size=4)))
-meta_row = optional_dict(file_name=image_ref, caption=maybe(texts | st.lists(texts, max_size=2)),
-                         text=maybe(texts), question=maybe(texts), answer=maybe(texts), answers=json_values,
-                         messages=maybe(st.lists(message, max_size=2)), conversations=maybe(st.lists(turn, max_size=2)),
-                         answer_type=json_values, question_type=json_values, id=json_values)
+meta_row = optional_dict(
+    file_name=image_ref,
+    caption=maybe(texts | st.lists(texts, max_size=2)),
+    text=maybe(texts),
+    question=maybe(texts),
+    answer=maybe(texts),
+    answers=json_values,
+    messages=maybe(st.lists(message, max_size=2)),
+    conversations=maybe(st.lists(turn, max_size=2)),
+    answer_type=json_values,
+    question_type=json_values,
+    id=json_values,
+)
 csv_text = st.lists(st.text(alphabet=st.sampled_from('ab,"\n\r\x00 <image>'), max_size=15), max_size=4).map(
-    lambda rows: "file_name,caption,question\n" + "\n".join(rows))
+    lambda rows: "file_name,caption,question\n" + "\n".join(rows)
+)
 
 
 def drain(reader: Any, spec: SourceSpec) -> None:
@@ -148,8 +210,11 @@ def test_coco_reader(doc, each_caption):
 
 
 @FUZZ
-@given(vqa_questions | json_values, vqa_annotations | json_values,
-       st.sampled_from([None, "{image_id}.jpg", "{nope}.jpg", "{image_id:q}", "{0}"]))
+@given(
+    vqa_questions | json_values,
+    vqa_annotations | json_values,
+    st.sampled_from([None, "{image_id}.jpg", "{nope}.jpg", "{image_id:q}", "{0}"]),
+)
 def test_vqav2_reader(questions, annotations, pattern):
     from vitcli.data.sources.vqav2 import read_vqav2
 
@@ -172,10 +237,20 @@ def test_imagefolder_reader(file, in_split_folder):
 
 
 @FEW
-@given(st.lists(optional_dict(image=maybe(st.sampled_from(["img.png", "../x.png"])), caption=maybe(texts),
-                              question=maybe(texts), answers=maybe(st.lists(texts, max_size=2)),
-                              messages=maybe(st.lists(message, max_size=2))), min_size=1, max_size=4),
-       st.sampled_from([".jsonl", ".csv"]))
+@given(
+    st.lists(
+        optional_dict(
+            image=maybe(st.sampled_from(["img.png", "../x.png"])),
+            caption=maybe(texts),
+            question=maybe(texts),
+            answers=maybe(st.lists(texts, max_size=2)),
+            messages=maybe(st.lists(message, max_size=2)),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.sampled_from([".jsonl", ".csv"]),
+)
 def test_hf_local_file_reader(rows, suffix):
     import csv
     import io
@@ -188,8 +263,12 @@ def test_hf_local_file_reader(rows, suffix):
             writer = csv.writer(buf)
             writer.writerow(["image", "caption", "question"])
             for r in rows:
-                writer.writerow([json.dumps(r.get(k)) if not isinstance(r.get(k), str) else r[k]
-                                 for k in ("image", "caption", "question")])
+                writer.writerow(
+                    [
+                        json.dumps(r.get(k)) if not isinstance(r.get(k), str) else r[k]
+                        for k in ("image", "caption", "question")
+                    ]
+                )
             data = buf.getvalue().encode("utf-8", "surrogatepass")
         else:
             data = "\n".join(json.dumps(r) for r in rows).encode("utf-8", "surrogatepass")
@@ -198,10 +277,24 @@ def test_hf_local_file_reader(rows, suffix):
 
 # --- eval parsers ----------------------------------------------------------------------------------------------
 
-pred_row = optional_dict(id=ids, prediction=maybe(texts), question_id=ids, answer=maybe(texts), text=maybe(texts),
-                         image_id=ids, caption=maybe(texts))
-ref_row = optional_dict(id=ids, question_id=ids, pid=ids, answer=json_values, label=json_values,
-                        choices=maybe(st.lists(texts, max_size=4)), references=maybe(st.lists(texts, max_size=2)))
+pred_row = optional_dict(
+    id=ids,
+    prediction=maybe(texts),
+    question_id=ids,
+    answer=maybe(texts),
+    text=maybe(texts),
+    image_id=ids,
+    caption=maybe(texts),
+)
+ref_row = optional_dict(
+    id=ids,
+    question_id=ids,
+    pid=ids,
+    answer=json_values,
+    label=json_values,
+    choices=maybe(st.lists(texts, max_size=4)),
+    references=maybe(st.lists(texts, max_size=2)),
+)
 
 
 def parse(fn: Any, *args: Any) -> Any:
@@ -242,9 +335,13 @@ def test_vqa_reference_parser(annotations, questions):
 
 
 @FUZZ
-@given(st.sampled_from(["vqa", "gqa", "multiple-choice", "pope"]), rows_file(pred_row),
-       rows_file(ref_row) | (vqa_annotations | json_values).map(lambda v: (".json", json.dumps(v).encode())),
-       st.booleans(), st.integers(0, 3))
+@given(
+    st.sampled_from(["vqa", "gqa", "multiple-choice", "pope"]),
+    rows_file(pred_row),
+    rows_file(ref_row) | (vqa_annotations | json_values).map(lambda v: (".json", json.dumps(v).encode())),
+    st.booleans(),
+    st.integers(0, 3),
+)
 def test_score_files_end_to_end(task, preds, refs, allow_missing, max_samples):
     """Parsing and scoring together (no model, no Java): whatever the files hold, a report or a VitcliError."""
     from vitcli.config import EvalConfig
@@ -253,14 +350,22 @@ def test_score_files_end_to_end(task, preds, refs, allow_missing, max_samples):
     with tempfile.TemporaryDirectory() as d:
         p = write(Path(d), "pred" + preds[0], preds[1])
         r = write(Path(d), "ref" + refs[0], refs[1])
-        cfg = EvalConfig(task=task, predictions=str(p), references=str(r), annotations=str(r),
-                         allow_missing=allow_missing, max_samples=max_samples)
+        cfg = EvalConfig(
+            task=task,
+            predictions=str(p),
+            references=str(r),
+            annotations=str(r),
+            allow_missing=allow_missing,
+            max_samples=max_samples,
+        )
         report = parse(score_files, cfg)
         if report is not None:
             json.dumps(report.to_json())  # the report the CLI prints is plain JSON
 
 
-@pytest.mark.parametrize("line", ["1" * 5000, "[" * 5000 + "]" * 5000, '{"id": 1, "prediction": ' + "9" * 5000 + "}"])
+@pytest.mark.parametrize(
+    "line", ["1" * 5000, "[" * 5000 + "]" * 5000, '{"id": 1, "prediction": ' + "9" * 5000 + "}"]
+)
 def test_hostile_json_is_a_data_error_everywhere(tmp_path, line):
     """Integers beyond Python's 4300-digit limit and deep nesting raise ValueError/RecursionError in json;
     every JSON entry point turns them into a DataError (or a rejected row)."""

@@ -11,7 +11,9 @@ from robust_helpers import assert_clean_error, leftovers, write_json
 FAST = ["--device", "cpu", "--max-new-tokens", "3", "--json"]
 
 
-def test_pickle_weights_load_only_with_allow_pickle_and_match_safetensors(cli, tiny_run, pickle_model, images):
+def test_pickle_weights_load_only_with_allow_pickle_and_match_safetensors(
+    cli, tiny_run, pickle_model, images
+):
     img = str(images / "imgs/ok.png")
     refused = cli("caption", "--model", pickle_model, img, *FAST)
     assert refused.exit_code == 1
@@ -57,9 +59,11 @@ def test_checkpoint_code_never_runs_without_trust_remote_code(cli, tiny_run, ima
     folder = tmp_path / "remote"
     shutil.copytree(tiny_run, folder)
     marker = tmp_path / "REMOTE_CODE_RAN"
-    (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n"
-                                    "from transformers import LlavaForConditionalGeneration as EvilModel\n"
-                                    "from transformers import LlavaConfig as EvilConfig\n")
+    (folder / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from transformers import LlavaForConditionalGeneration as EvilModel\n"
+        "from transformers import LlavaConfig as EvilConfig\n"
+    )
     config = json.loads((folder / "config.json").read_text())
     config["auto_map"] = {"AutoConfig": "evil.EvilConfig", "AutoModelForImageTextToText": "evil.EvilModel"}
     write_json(folder / "config.json", config)
@@ -71,12 +75,23 @@ def test_checkpoint_code_never_runs_without_trust_remote_code(cli, tiny_run, ima
 def test_escaping_paths_and_bombs_are_rejected_rows_not_read(cli, images, tmp_path):
     from vitcli.data.build import read_build_report
 
-    rows = [{"id": "ok", "image": "ok.png", "conversations": [{"from": "human", "value": "<image>\nQ"},
-                                                                    {"from": "gpt", "value": "A"}]},
-            *[{"id": f"bad{i}", "image": ref, "conversations": [{"from": "human", "value": "<image>\nQ"},
-                                                                 {"from": "gpt", "value": "A"}]}
-              for i, ref in enumerate(["../outside.png", str(images / "outside.png"), "x/../../outside.png",
-                                       "bomb.png"])]]
+    rows = [
+        {
+            "id": "ok",
+            "image": "ok.png",
+            "conversations": [{"from": "human", "value": "<image>\nQ"}, {"from": "gpt", "value": "A"}],
+        },
+        *[
+            {
+                "id": f"bad{i}",
+                "image": ref,
+                "conversations": [{"from": "human", "value": "<image>\nQ"}, {"from": "gpt", "value": "A"}],
+            }
+            for i, ref in enumerate(
+                ["../outside.png", str(images / "outside.png"), "x/../../outside.png", "bomb.png"]
+            )
+        ],
+    ]
     src = write_json(tmp_path / "rows.json", rows)
     out = tmp_path / "ds"
     res = cli("build-dataset", "llava", src, "--images", images / "imgs", "--out", out, "--json")
