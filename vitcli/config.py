@@ -101,6 +101,8 @@ class EvalConfig:
     device: str = "auto"
     dtype: str = "auto"
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    overwrite: bool = False  # replace an existing per_item / report file
+    allow_pickle: bool = False  # load .bin/.pt weights (weights_only=True) when a model folder has no safetensors
 
 
 PRESETS: dict[str, dict[str, Any]] = {

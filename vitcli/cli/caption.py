@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from vitcli.cli import output
-from vitcli.cli.options import Device, Dtype, Json, Seed
+from vitcli.cli.options import AllowPickle, Device, Dtype, Json, Overwrite, Seed
 
 HELP = """Caption images, or ask a question about them, with a vitcli run or any image-text-to-text model
 (LLaVA-family, SmolVLM, Qwen2-VL, BLIP, ViT-GPT2 VisionEncoderDecoder).
@@ -44,20 +45,25 @@ def caption_command(
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first bad image.")] = False,
     trust_remote_code: Annotated[bool, typer.Option(
         "--trust-remote-code", help="Allow model code from the hub.")] = False,
+    allow_pickle: AllowPickle = False,
+    overwrite: Overwrite = False,
     device: Device = "auto",
     dtype: Dtype = "auto",
     as_json: Json = False,
 ) -> None:
     from vitcli.config import GenerationConfig
     from vitcli.inference.caption import CaptionConfig, CaptionResult, caption_images
-    from vitcli.runtime.io import atomic_write
+    from vitcli.runtime.io import atomic_write, check_output_free
 
+    if output_file and output_file != "-":  # refuse before loading the model, not after captioning
+        check_output_free(Path(output_file), overwrite, "--output")
     images = images or []
     gen = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=num_beams, temperature=temperature,
                            top_p=top_p, batch_size=batch_size, seed=seed or 0)
     cfg = CaptionConfig(model=model, images=images, prompt=prompt, data=data, split=split, requests=requests,
                         recursive=recursive, generation=gen, backend=backend, device=device, dtype=dtype,
-                        fail_fast=fail_fast, trust_remote_code=trust_remote_code)
+                        fail_fast=fail_fast, trust_remote_code=trust_remote_code,
+                        allow_pickle=allow_pickle)
     several = bool(data or requests) or len(images) != 1 or is_many(images[0])
 
     def show(batch: list[CaptionResult]) -> None:
@@ -100,6 +106,5 @@ def silence_stdout() -> None:
 def is_many(arg: str) -> bool:
     """Whether one argument can stand for several images: stdin, a folder, or a glob pattern."""
     import glob
-    from pathlib import Path
 
     return arg == "-" or Path(arg).is_dir() or (glob.has_magic(arg) and not Path(arg).exists())

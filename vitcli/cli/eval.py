@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vitcli.cli import output
-from vitcli.cli.options import Device, Dtype, Json
+from vitcli.cli.options import AllowPickle, Device, Dtype, Json, Overwrite
 from vitcli.evaluation.report import EvalReport
 
 HELP = """Score a model on a built dataset, or score prediction files, with the official metrics.
@@ -47,6 +47,8 @@ def eval_command(
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 32,
     device: Device = "auto",
     dtype: Dtype = "auto",
+    allow_pickle: AllowPickle = False,
+    overwrite: Overwrite = False,
     as_json: Json = False,
 ) -> None:
     from vitcli.config import EvalConfig, GenerationConfig
@@ -58,6 +60,7 @@ def eval_command(
     cfg.references, cfg.questions, cfg.annotations = references, questions, annotations
     cfg.report = report_path
     cfg.allow_missing, cfg.require_all, cfg.spice = allow_missing, require_all, spice
+    cfg.allow_pickle, cfg.overwrite = allow_pickle, overwrite
     output.quiet_libraries()
     with output.progress_bar(f"eval {task}", None) as update:
         report = evaluate(cfg, on_progress=update)

@@ -9,6 +9,7 @@ import hashlib
 import importlib
 import itertools
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from typing import Any
 from vitcli.data.records import SPLITS, Record, record_features
 from vitcli.data.sources.common import SourceSpec
 from vitcli.data.templates import Templates
-from vitcli.data.validate import DUPLICATE_ID, Candidate, Rejection, check_text, load_images
+from vitcli.data.validate import DUPLICATE_ID, MALFORMED, Candidate, Rejection, check_text, load_images
 from vitcli.runtime.errors import ConfigError, DataError
 
 READERS = {
@@ -31,6 +32,7 @@ READERS = {
     "hf": "hf:read_hf",
 }
 Item = Candidate | Rejection
+SPLIT_NAME = re.compile(r"\w+(\.\w+)*")  # what datasets accepts as a split name
 
 
 @dataclass
@@ -101,6 +103,8 @@ def prefilter(
                 )
             )
             reason = check_text(c.record, c.image is not None)
+            if reason is None and not SPLIT_NAME.fullmatch(str(c.split)):
+                reason = f"{MALFORMED}: split '{c.split}' is not a split name (letters, digits, _ and .)"
             if reason is None and c.record.id in seen:
                 reason = f"{DUPLICATE_ID}: '{c.record.id}' appeared in an earlier row"
             if reason:

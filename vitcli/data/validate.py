@@ -73,14 +73,19 @@ def check_text(rec: Record, has_image: bool) -> str | None:
     they carry no answers at all (e.g. VQA test questions)."""
     if not is_utf8_clean([rec.id, rec.messages, rec.references, rec.answers]):
         return f"{BAD_UTF8}: text holds undecodable characters"
-    if not rec.id:
+    if not isinstance(rec.id, str) or not rec.id:
         return f"{MALFORMED}: empty id"
-    if not rec.messages or any(
-        m.get("role") not in ROLES or not isinstance(m.get("content"), str) for m in rec.messages
+    if not isinstance(rec.messages, list) or not rec.messages or any(
+        not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str)
+        for m in rec.messages
     ):
         return (
             f"{MALFORMED}: messages must be a non-empty list of {{role: system|user|assistant, content: str}}"
         )
+    if not all(isinstance(x, list) and all(isinstance(s, str) for s in x) for x in (rec.references, rec.answers)):
+        return f"{MALFORMED}: references and answers must be lists of strings"
+    if not all(v is None or isinstance(v, str) for v in (rec.answer_type, rec.question_type)):
+        return f"{MALFORMED}: answer_type and question_type must be strings"
     users = [i for i, m in enumerate(rec.messages) if m["role"] == "user"]
     if not users:
         return f"{MALFORMED}: no user turn"
@@ -118,9 +123,12 @@ def load_image(ref: str | bytes, root: str, max_pixels: int = DEFAULT_MAX_PIXELS
         path = confine(root, ref)
         if path is None:
             return None, f"{ESCAPES}: '{ref}'"
-        if not path.is_file():
-            return None, f"{NOT_FOUND}: '{ref}'"
-        data = path.read_bytes()
+        try:
+            if not path.is_file():
+                return None, f"{NOT_FOUND}: '{ref}'"
+            data = path.read_bytes()
+        except OSError as e:  # a name too long, no permission, an I/O error: this row only
+            return None, f"{UNREADABLE}: '{ref}': {e.strerror or type(e).__name__}"
     if not data:
         return None, f"{UNREADABLE}: '{name}' is empty (0 bytes)"
     try:

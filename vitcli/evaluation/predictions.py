@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vitcli.runtime.errors import DataError
-from vitcli.runtime.io import open_text
+from vitcli.runtime.io import JSON_ERRORS, json_error_message, open_text
 
 # (id key, text key) pairs that identify a prediction row, most specific first
 PREDICTION_FORMATS: tuple[tuple[str, str, str], ...] = (
@@ -76,9 +76,10 @@ def read_text(path: str | Path) -> tuple[str, str]:
 
 
 def _json_error(
-    path: Any, e: json.JSONDecodeError, hint: str = "fix the file or check that it is the right one"
+    path: Any, e: Exception, hint: str = "fix the file or check that it is the right one"
 ) -> DataError:
-    return DataError(f"'{path}' is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})", hint)
+    where = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
+    return DataError(f"'{path}' is not valid JSON: {json_error_message(e)}{where}", hint)
 
 
 def load_json_or_jsonl(path: str | Path) -> Loaded:
@@ -89,7 +90,7 @@ def load_json_or_jsonl(path: str | Path) -> Loaded:
         raise DataError(f"'{path}' is empty", "check the path, or what was piped to stdin")
     try:
         return Loaded(str(path), sha, json.loads(text), "json")
-    except json.JSONDecodeError as whole_error:
+    except JSON_ERRORS as whole_error:
         if stripped[0] == "[":
             raise _json_error(path, whole_error) from None
         rows = []
@@ -98,11 +99,12 @@ def load_json_or_jsonl(path: str | Path) -> Loaded:
                 continue
             try:
                 rows.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as e:
+            except JSON_ERRORS as e:
                 if lineno == 1 and stripped[0] == "{" and not rows:
                     raise _json_error(path, whole_error) from None
                 raise DataError(
-                    f"line {lineno} of '{path}' is not valid JSON: {e.msg}", "fix or remove that line"
+                    f"line {lineno} of '{path}' is not valid JSON: {json_error_message(e)}",
+                    "fix or remove that line",
                 ) from None
         return Loaded(str(path), sha, rows, "jsonl")
 

@@ -11,12 +11,15 @@ from vitcli import __version__
 from vitcli.config import EvalConfig
 from vitcli.evaluation.report import EvalReport
 from vitcli.runtime.errors import ConfigError, DataError
-from vitcli.runtime.io import write_jsonl
+from vitcli.runtime.io import check_output_free, write_jsonl
 
 TASKS_FROM_MODEL = ("caption", "vqa")
 
 
 def evaluate(cfg: EvalConfig, on_progress: Any = None) -> EvalReport:
+    for out in (cfg.per_item, cfg.report):  # refuse before the expensive part, not after it
+        if out and out != "-":
+            check_output_free(Path(out), cfg.overwrite, "output path")
     thumbnails: dict[str, bytes] | None = {} if cfg.report else None
     if cfg.model is None:
         from vitcli.evaluation.score import score_files
@@ -61,7 +64,8 @@ def evaluate_model(
         raise DataError(f"split '{cfg.split}' of '{cfg.data}' has no {cfg.task} rows", "pick another --task or --split")
 
     device = resolve_device(cfg.device)
-    model, processor = load_for_inference(cfg.model, device, resolve_dtype(cfg.dtype, device))
+    model, processor = load_for_inference(cfg.model, device, resolve_dtype(cfg.dtype, device),
+                                          allow_pickle=cfg.allow_pickle)
     meta = rows.remove_columns("image")
     prompts = [prompt_of(r) for r in meta]
     preds: list[str] = []

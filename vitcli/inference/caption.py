@@ -38,6 +38,7 @@ class CaptionConfig:
     dtype: str = "auto"
     fail_fast: bool = False
     trust_remote_code: bool = False
+    allow_pickle: bool = False  # load .bin/.pt weights (weights_only=True) when a folder has no safetensors
 
 
 @dataclass
@@ -223,7 +224,7 @@ def load_backend(cfg: CaptionConfig) -> RunBatch:
 
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    model, processor = load_for_inference(cfg.model, device, dtype, cfg.trust_remote_code)
+    model, processor = load_for_inference(cfg.model, device, dtype, cfg.trust_remote_code, cfg.allow_pickle)
     if cfg.generation.temperature > 0:
         torch.manual_seed(cfg.generation.seed)
 

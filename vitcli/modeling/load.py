@@ -1,16 +1,44 @@
 """Load a trained image-to-text model and its processor for inference: our runs, local dirs, hub ids, and
 VisionEncoderDecoder checkpoints (ViT-GPT2 style: an image processor + tokenizer, no processor class).
-Weights come from safetensors only; remote code stays off unless asked for."""
+Weights come from safetensors only: a folder with only pickle weights (.bin/.pt/.pth/.ckpt) is refused unless
+allow_pickle, and even then torch.load runs with weights_only=True. Remote code stays off unless asked for."""
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vitcli.runtime.errors import ModelError
+from vitcli.runtime.hub import honour_offline_env
 
 ENCODER_DECODER_TYPES = ("vision-encoder-decoder",)
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def weight_format(folder: Path) -> str:
+    """'safetensors' when the folder holds any *.safetensors, 'pickle' when it holds only pickle weights,
+    'none' when it holds neither (e.g. a GGUF or an empty folder)."""
+    files = [f for f in folder.iterdir() if f.is_file()]
+    if any(f.suffix == ".safetensors" for f in files):
+        return "safetensors"
+    if any(f.suffix in PICKLE_SUFFIXES and f.name != "training_args.bin" for f in files):
+        return "pickle"
+    return "none"
+
+
+def check_weights(name: str, allow_pickle: bool) -> bool:
+    """Whether to load pickle weights (with weights_only=True): a local folder whose only weights are
+    pickles is refused unless allow_pickle. Hub ids always go through safetensors."""
+    p = Path(name)
+    if not p.is_dir() or weight_format(p) != "pickle":
+        return False
+    if not allow_pickle:
+        raise ModelError(f"'{name}' holds only pickle weights (.bin/.pt), which can run code when loaded",
+                         "convert them to safetensors, or pass --allow-pickle if you trust the files "
+                         "(they are then loaded with weights_only=True)")
+    return True
 
 
 @dataclass
@@ -53,8 +81,8 @@ def load_processor(name: str, model_type: str | None, trust_remote_code: bool = 
     return processor
 
 
-def load_for_inference(name: str, device: str, dtype: Any,
-                       trust_remote_code: bool = False) -> tuple[Any, Any]:
+def load_for_inference(name: str, device: str, dtype: Any, trust_remote_code: bool = False,
+                       allow_pickle: bool = False) -> tuple[Any, Any]:
     """(model in eval mode on `device`, processor) for a LLaVA-family, image-text-to-text or
     VisionEncoderDecoder checkpoint. Tokenizers pad on the left, as batched generation needs."""
     from transformers import AutoModelForImageTextToText, VisionEncoderDecoderModel
@@ -65,12 +93,17 @@ def load_for_inference(name: str, device: str, dtype: Any,
         raise ModelError(f"'{name}' holds no model (no config.json)", hint)
     if not p.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
         raise ModelError(f"model '{name}' not found", "check the path, or pass a hub id like org/name")
+    pickle_ok = check_weights(name, allow_pickle)
+    honour_offline_env()
     model_type = model_type_of(name, trust_remote_code)
     loader = VisionEncoderDecoderModel if model_type in ENCODER_DECODER_TYPES else AutoModelForImageTextToText
     try:
         processor = load_processor(name, model_type, trust_remote_code)
-        model = loader.from_pretrained(name, dtype=dtype, use_safetensors=True,
+        model = loader.from_pretrained(name, dtype=dtype, use_safetensors=not pickle_ok, weights_only=True,
                                        trust_remote_code=trust_remote_code)
+    except pickle.UnpicklingError as e:  # weights_only=True met something other than tensors
+        raise ModelError(f"'{name}' has pickle weights that are not plain tensors: {str(e).splitlines()[0]}",
+                         "do not trust this checkpoint; ask for a safetensors version") from None
     except OSError as e:
         raise ModelError(f"could not load model '{name}': {str(e).splitlines()[0]}",
                          "check the path or hub id; offline, only local folders load") from None

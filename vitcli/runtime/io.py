@@ -16,6 +16,39 @@ from typing import IO, Any
 from vitcli.runtime.errors import ConfigError, DataError
 
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a JSONL line longer than this is refused, not buffered forever
+# json.loads raises more than JSONDecodeError on hostile input: ValueError for integers over 4300 digits,
+# RecursionError for deeply nested arrays. All of them mean "not valid JSON" to a reader.
+JSON_ERRORS = (ValueError, RecursionError)
+
+
+def json_error_message(e: BaseException) -> str:
+    """The reason json.loads gave up, as one short line."""
+    if isinstance(e, json.JSONDecodeError):
+        return e.msg
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+
+
+def iter_lines(f: IO[Any], limit: int | None = None) -> Iterator[tuple[int, Any, bool]]:
+    """(line_number, line, too_long) for a text or binary file, never holding more than `limit` (default
+    MAX_LINE_BYTES) of one line in memory: the rest of an overlong line is read and dropped in pieces."""
+    limit = MAX_LINE_BYTES if limit is None else limit
+    lineno = 0
+    while True:
+        line = f.readline(limit + 1)
+        if not line:
+            return
+        lineno += 1
+        too_long = len(line) > limit
+        if too_long:
+            end = line[-1:]
+            while end not in ("\n", b"\n"):
+                end = f.readline(1 << 20)[-1:]
+                if not end:
+                    break
+            line = line[:0]
+        yield lineno, line, too_long
 
 
 def check_output_free(path: Path, overwrite: bool, flag: str = "--out") -> None:
@@ -105,22 +138,25 @@ def read_json(path: Path | str) -> Any:
     except json.JSONDecodeError as e:
         raise DataError(f"'{path}' is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})",
                         "fix the file or check that it is the right one") from None
+    except JSON_ERRORS as e:
+        raise DataError(f"'{path}' is not valid JSON: {json_error_message(e)}",
+                        "fix the file or check that it is the right one") from None
 
 
 def iter_jsonl(path: Path | str) -> Iterator[tuple[int, Any]]:
     """Yield (line_number, object) for each non-blank line, streaming; bad lines raise DataError."""
     f = open_text(path)
     try:
-        for lineno, line in enumerate(f, start=1):
-            if len(line) > MAX_LINE_BYTES:
+        for lineno, line, too_long in iter_lines(f):
+            if too_long:
                 raise DataError(f"line {lineno} of '{path}' is longer than {MAX_LINE_BYTES} bytes",
                                 "split the record or check the file format")
             if not line.strip():
                 continue
             try:
                 yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"line {lineno} of '{path}' is not valid JSON: {e.msg}",
+            except JSON_ERRORS as e:
+                raise DataError(f"line {lineno} of '{path}' is not valid JSON: {json_error_message(e)}",
                                 "fix or remove that line") from None
     except UnicodeDecodeError as e:
         raise DataError(f"'{path}' is not valid UTF-8 (byte {e.start})", "re-encode the file as UTF-8") from None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vitcli.data.records import Record
-from vitcli.data.sources.common import SourceSpec, require_file, split_from_filename, split_name
+from vitcli.data.sources.common import SourceSpec, is_key, require_file, split_from_filename, split_name
 from vitcli.data.templates import Templates
 from vitcli.data.validate import EMPTY_ANSWER, MALFORMED, Candidate, Rejection
 from vitcli.runtime.errors import DataError
@@ -68,24 +68,34 @@ def read_coco(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Re
 def official_images(data: dict[str, Any], path: Path) -> list[tuple | Rejection]:
     captions: dict[Any, list[str]] = defaultdict(list)
     for ann in data["annotations"]:
-        if isinstance(ann, dict) and isinstance(ann.get("caption"), str):
+        if isinstance(ann, dict) and isinstance(ann.get("caption"), str) and is_key(ann.get("image_id")):
             captions[ann.get("image_id")].append(ann["caption"])
     out: list[tuple | Rejection] = []
     for im in data["images"]:
-        if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
+        if not isinstance(im, dict) or not is_key(im.get("id")) or not isinstance(im.get("file_name"), str):
             out.append(Rejection(path.name, 0, f"{MALFORMED}: image entry needs 'id' and 'file_name'"))
             continue
         out.append((im["id"], im["file_name"], captions.get(im["id"], []), None))
     return out
 
 
+def sentence_text(s: dict[str, Any]) -> str | None:
+    """A Karpathy sentence's raw text, else its tokens joined; None when neither is text."""
+    if isinstance(s.get("raw"), str):
+        return s["raw"]
+    tokens = s.get("tokens")
+    if isinstance(tokens, list) and all(isinstance(t, str) for t in tokens):
+        return " ".join(tokens)
+    return None
+
+
 def karpathy_images(data: dict[str, Any]) -> list[tuple | Rejection]:
     out: list[tuple | Rejection] = []
     for im in data["images"]:
-        sentences = im.get("sentences") or []
-        caps = [s.get("raw", " ".join(s.get("tokens", []))) for s in sentences if isinstance(s, dict)]
-        if not isinstance(im.get("filename"), str):
-            out.append(Rejection("", 0, f"{MALFORMED}: image entry needs 'filename'"))
+        sentences = im.get("sentences") if isinstance(im.get("sentences"), list) else []
+        caps = [c for s in sentences if isinstance(s, dict) and (c := sentence_text(s)) is not None]
+        if not isinstance(im.get("filename"), str) or not isinstance(im.get("filepath") or "", str):
+            out.append(Rejection("", 0, f"{MALFORMED}: image entry needs 'filename' (a string 'filepath')"))
             continue
         name = f"{im['filepath']}/{im['filename']}" if im.get("filepath") else im["filename"]
         out.append((im.get("cocoid", im.get("imgid")), name, caps, im.get("split") or "train"))

@@ -12,7 +12,7 @@ from typing import Any
 
 from vitcli.data.validate import BAD_UTF8, MALFORMED, Rejection
 from vitcli.runtime.errors import DataError
-from vitcli.runtime.io import MAX_LINE_BYTES, read_json
+from vitcli.runtime.io import JSON_ERRORS, MAX_LINE_BYTES, iter_lines, json_error_message, read_json
 
 SPLIT_ALIASES = {
     "train": "train",
@@ -79,8 +79,8 @@ def require_file(path: str, what: str, hint: str) -> Path:
 def iter_jsonl_rows(path: Path) -> Iterator[tuple[int, Any] | Rejection]:
     """Stream (line, object) pairs; undecodable or malformed lines become Rejections naming the line."""
     with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if len(raw) > MAX_LINE_BYTES:
+        for lineno, raw, too_long in iter_lines(f):
+            if too_long:
                 yield Rejection(path.name, lineno, f"{MALFORMED}: line longer than {MAX_LINE_BYTES} bytes")
                 continue
             try:
@@ -92,8 +92,9 @@ def iter_jsonl_rows(path: Path) -> Iterator[tuple[int, Any] | Rejection]:
                 continue
             try:
                 yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                yield Rejection(path.name, lineno, f"{MALFORMED}: line {lineno} is not valid JSON ({e.msg})")
+            except JSON_ERRORS as e:
+                reason = f"{MALFORMED}: line {lineno} is not valid JSON ({json_error_message(e)})"
+                yield Rejection(path.name, lineno, reason)
 
 
 def iter_json_rows(path: Path, key: str | None = None) -> Iterator[tuple[int, Any] | Rejection]:
@@ -124,6 +125,11 @@ def iter_json_rows(path: Path, key: str | None = None) -> Iterator[tuple[int, An
             "pass a JSON list (or JSONL, one record per line)",
         )
     yield from enumerate(data, start=1)
+
+
+def is_key(value: Any) -> bool:
+    """Whether a JSON value can be an id (a dict key): a string or a number, not a list or an object."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def answers_of(value: Any) -> list[str]:

@@ -11,8 +11,9 @@ from typing import Any
 from vitcli.data.sources.common import SourceSpec, split_name
 from vitcli.data.sources.imagefolder import DEFAULT_ROLES, row_to_candidate
 from vitcli.data.templates import Templates
-from vitcli.data.validate import Candidate, Rejection
+from vitcli.data.validate import MALFORMED, Candidate, Rejection
 from vitcli.runtime.errors import DataError
+from vitcli.runtime.hub import honour_offline_env
 
 BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv", ".arrow": "arrow"}
 
@@ -21,6 +22,7 @@ def load_any(spec: SourceSpec) -> dict[str, Any]:
     """{split: Dataset} for a local file/folder or a Hub id."""
     import datasets
 
+    honour_offline_env()
     p = Path(spec.path)
     try:
         if p.is_file():
@@ -44,10 +46,11 @@ def load_any(spec: SourceSpec) -> dict[str, Any]:
     return dict(dd)
 
 
-def image_value(value: Any) -> Any:
+def image_value(value: Any) -> str | bytes | None:
+    """A path or encoded bytes from an image cell ({bytes, path} struct, string or bytes), else None."""
     if isinstance(value, dict):
-        return value.get("bytes") or value.get("path")
-    return value if isinstance(value, (str, bytes)) else None
+        value = value.get("bytes") or value.get("path")
+    return value if isinstance(value, (str, bytes)) and value else None
 
 
 def read_hf(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
@@ -62,6 +65,10 @@ def read_hf(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Reje
             ds = ds.cast_column(img_col, datasets.Image(decode=False))
         for i, row in enumerate(ds, start=1):
             image = image_value(row.get(img_col)) if img_col else None
+            if img_col and image is None and row.get(img_col) not in (None, "", {"bytes": None, "path": None}):
+                reason = f"{MALFORMED}: '{img_col}' is neither a path nor image bytes"
+                yield Rejection(f"{name}[{split}]", i, reason)
+                continue
             yield row_to_candidate(
                 row,
                 spec.columns,

@@ -106,8 +106,8 @@ def row_to_candidate(
             messages=msgs,
             task="vqa",
             answers=answers,
-            answer_type=val.get("answer_type") or None,
-            question_type=val.get("question_type") or None,
+            answer_type=val.get("answer_type") if isinstance(val.get("answer_type"), str) else None,
+            question_type=val.get("question_type") if isinstance(val.get("question_type"), str) else None,
         )
     elif val.get("caption") is not None:
         caps = [c.strip() for c in answers_of(val["caption"]) if isinstance(c, str)]
@@ -127,7 +127,7 @@ def row_to_candidate(
             file,
             rowno,
             f"{MALFORMED}: no caption/question/messages column "
-            f"(columns: {', '.join(sorted(row))}; map one with --column NAME=ROLE)",
+            f"(columns: {', '.join(sorted(map(str, row)))}; map one with --column NAME=ROLE)",
         )
     return Candidate(rec, image, root, file, rowno, split)
 
@@ -136,11 +136,18 @@ def iter_metadata(path: Path) -> Iterator[tuple[int, Any] | Rejection]:
     if path.suffix == ".jsonl":
         yield from iter_jsonl_rows(path)
         return
+    rowno = 1  # line 1 is the header
     try:
         with path.open("r", encoding="utf-8", newline="") as f:
-            yield from enumerate(csv.DictReader(f), start=2)  # line 1 is the header
+            for rowno, row in enumerate(csv.DictReader(f), start=2):
+                if None in row:  # more fields than the header names: DictReader files them under None
+                    yield Rejection(path.name, rowno, f"{MALFORMED}: more fields than the header has columns")
+                    continue
+                yield rowno, row
     except UnicodeDecodeError as e:
         yield Rejection(path.name, "?", f"{BAD_UTF8}: byte {e.start}; the rest of the file is unreadable")
+    except csv.Error as e:  # a field over csv's size limit, a NUL byte, a bad quote: the reader cannot go on
+        yield Rejection(path.name, rowno + 1, f"{MALFORMED}: {e}; the rest of the file is unreadable")
 
 
 def metadata_files(root: Path) -> list[tuple[Path, str]]:

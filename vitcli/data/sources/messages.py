@@ -40,7 +40,8 @@ def normalize_messages(msgs: Any, has_image: bool) -> list[dict[str, str]] | str
         return f"{MALFORMED}: 'messages' must be a non-empty list"
     out = []
     for i, m in enumerate(msgs):
-        role = ROLE_ALIASES.get(m.get("role"), m.get("role")) if isinstance(m, dict) else None
+        role = m.get("role") if isinstance(m, dict) and isinstance(m.get("role"), str) else None
+        role = ROLE_ALIASES.get(role, role)
         text = content_text(m.get("content")) if isinstance(m, dict) else None
         if role not in ROLES or text is None:
             return f"{MALFORMED}: message {i} needs role system/user/assistant and text or typed-part content"
