@@ -24,8 +24,7 @@ def open_image(data: Any) -> Image.Image:
 
 def pack_by_image(rows: Any, max_turns: int, seed: int) -> list[tuple[int, list[dict[str, str]]]]:
     """Group rows that share an image into multi-turn conversations (as LLaVA-1.5 does with VQA data), so the
-    image is encoded once per group. Turn order is shuffled (seeded), then short answers go first; groups hold at
-    most `max_turns` rows.
+    image is encoded once per group. Turn order is shuffled (seeded); groups hold at most `max_turns` rows.
     Returns (row index whose image to use, messages) per packed sample."""
     import hashlib
 
@@ -37,10 +36,7 @@ def pack_by_image(rows: Any, max_turns: int, seed: int) -> list[tuple[int, list[
     all_messages = rows["messages"]
     packed = []
     for members in groups.values():
-        rng.shuffle(members)
-        # Short answers first: a long answer (a caption) placed before a question about the same image would
-        # hand the model its answer in context, a shortcut that single-turn evaluation does not offer.
-        members.sort(key=lambda i: len(all_messages[i][-1]["content"]))
+        rng.shuffle(members)  # every task must appear as the first turn too: evaluation asks single-turn
         for start in range(0, len(members), max_turns):
             chunk = members[start:start + max_turns]
             messages: list[dict[str, str]] = []
