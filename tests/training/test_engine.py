@@ -21,8 +21,8 @@ def test_checkpoints_eval_logs_and_curve(make_cfg, tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-4", "checkpoint-6"]
     rows = read_metrics(out / "metrics.jsonl")
     evals = [r for r in rows if "eval_vqa_accuracy" in r]
-    assert [r["step"] for r in evals] == [4] and all("eval_cider" in r for r in evals)  # every 4 of 6 steps
-    assert [r["step"] for r in rows if "eval_loss" in r] == [4]
+    assert [r["step"] for r in evals] == [4, 6] and all("eval_cider" in r for r in evals)  # every 4, and the end
+    assert [r["step"] for r in rows if "eval_loss" in r] == [4, 6]
     assert sorted(losses(out)) == [1, 2, 3, 4, 5, 6]
     assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and result.loss_curve
     assert any(p.name.startswith("events.out.tfevents") for p in (out / "tensorboard").iterdir())
