@@ -46,11 +46,15 @@ class ProgressCallback(TrainerCallback):
             self._ctx = self._update = None
 
 
-def _notify(message: str) -> None:
-    """Status lines from train() (memory estimate, resume, skipped samples) go to stderr on the main process."""
+def _is_main_process() -> bool:
     import os
 
-    if os.environ.get("RANK", "0") == "0":
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _notify(message: str) -> None:
+    """Status lines from train() (memory estimate, resume, skipped samples): stderr, main process only."""
+    if _is_main_process():
         output.log(message)
 
 
@@ -108,6 +112,8 @@ def train_command(
     cfg = build_train_config(preset, config, sets or [], flags)
     output.quiet_libraries()
     result = train(cfg, callbacks=[ProgressCallback()], notify=_notify)
+    if not _is_main_process():
+        return  # under torchrun / accelerate launch, one result on stdout, from rank 0
     if as_json:
         output.emit_json(result.to_json())
         return

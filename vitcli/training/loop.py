@@ -28,7 +28,7 @@ def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=cfg.per_device_batch_size, per_device_eval_batch_size=cfg.per_device_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing=cfg.gradient_checkpointing,
         learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
         warmup_steps=cfg.warmup_ratio, lr_scheduler_type="cosine",
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
@@ -41,7 +41,6 @@ def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
         use_cpu=device == "cpu", bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
         deepspeed=cfg.deepspeed, fsdp=cfg.fsdp or None, fsdp_config=cfg.fsdp_config,
         dataloader_num_workers=0, remove_unused_columns=False, log_level="error",
-        ddp_find_unused_parameters=False,
     )
 
 

@@ -20,9 +20,11 @@ class MemoryEstimate:
     total_gib: float
 
     def describe(self) -> str:
-        return (f"memory estimate per device: {self.total_gib:.2f} GiB (weights {self.weights_gib:.2f}, "
-                f"gradients {self.gradients_gib:.2f}, AdamW {self.optimizer_gib:.2f}, "
-                f"activations {self.activations_gib:.2f})")
+        unit, scale = ("GiB", 1.0) if self.total_gib >= 1 else ("MiB", 1024.0)
+        parts = {"weights": self.weights_gib, "gradients": self.gradients_gib, "AdamW": self.optimizer_gib,
+                 "activations": self.activations_gib}
+        detail = ", ".join(f"{k} {v * scale:.1f}" for k, v in parts.items())
+        return f"memory estimate per device: {self.total_gib * scale:.1f} {unit} ({detail})"
 
 
 def estimate_memory(model: Any, cfg: TrainConfig, dtype: Any) -> MemoryEstimate:
@@ -41,7 +43,7 @@ def estimate_memory(model: Any, cfg: TrainConfig, dtype: Any) -> MemoryEstimate:
     acts = per_layer * layers * (0.5 if str(dtype).endswith(("bfloat16", "float16")) else 1)
     vocab = cfg.max_length * cfg.per_device_batch_size * text.vocab_size * 4 * 2  # logits and their gradient
     acts += vocab
-    return MemoryEstimate(*(round(x / gib, 3) for x in (weights, grads, adam, acts, weights + grads + adam + acts)))
+    return MemoryEstimate(*(round(x / gib, 6) for x in (weights, grads, adam, acts, weights + grads + adam + acts)))
 
 
 def plot_loss_curve(rows: list[dict[str, Any]], path: Path) -> bool:
