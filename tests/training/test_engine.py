@@ -54,7 +54,7 @@ def test_gradient_accumulation_and_length_grouping_train(make_cfg, tmp_path):
     from vitcli.training.run import train
 
     result = train(make_cfg(tmp_path / "run", max_steps=2, gradient_accumulation_steps=2, group_by_length=True,
-                            weight_decay=0.1, per_device_batch_size=2))
+                            weight_decay=0.1, per_device_batch_size=2, gradient_checkpointing=True))
     assert result.global_step == 2
     assert result.final_loss == result.final_loss  # not NaN
 
@@ -131,3 +131,16 @@ def test_fp16_on_cpu_is_refused(make_cfg, tmp_path):
 
     with pytest.raises(ConfigError, match="fp16 needs a GPU"):
         train(make_cfg(tmp_path / "r", dtype="fp16"))
+
+
+def test_example_configs_load():
+    import json
+    from pathlib import Path
+
+    from vitcli.config import build_train_config
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    cfg = build_train_config("test", str(examples / "train.yaml"), [], {"max_steps": 1})
+    assert cfg.max_steps == 1 and cfg.group_by_length and cfg.save_every_steps == 200
+    for name in ("deepspeed_zero2.json", "deepspeed_zero3.json", "fsdp.json"):
+        assert isinstance(json.loads((examples / name).read_text()), dict)

@@ -1,5 +1,6 @@
-"""Periodic evaluation during training: generate answers for a few validation rows per task and score them
-(VQA accuracy for vqa rows, CIDEr for caption rows) with the same scorers as `vitcli eval`."""
+"""Periodic evaluation during training: generate answers for a few validation rows per task and score them:
+VQA accuracy for vqa rows (the scorer `vitcli eval` uses), CIDEr for caption rows (pycocoevalcap's PTB tokenizer
++ Cider, as `vitcli eval`, but without METEOR/BLEU/ROUGE: METEOR's JVM alone costs ~10 s per evaluation)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class TaskEval:
         import torch
 
         from vitcli.data.records import prompt_of
-        from vitcli.evaluation.score import score_captions, score_vqa
+        from vitcli.evaluation.score import score_vqa
         from vitcli.inference.generate import generate
         from vitcli.training.collate import open_image
 
@@ -40,14 +41,27 @@ class TaskEval:
                     meta = rows.remove_columns("image")
                     images = [open_image(x) for x in rows["image"]]
                     preds = generate(model, self.processor, images, [prompt_of(r) for r in meta], self.gen)
-                    answers = dict(zip(meta["id"], (p.text for p in preds)))
+                    answers = dict(zip(meta["id"], (p.text for p in preds), strict=True))
                     if task == "vqa":
                         items = {r["id"]: {"answers": r["answers"], "answer_type": r["answer_type"],
                                            "question_type": r["question_type"]} for r in meta}
                         metrics["eval_vqa_accuracy"] = float(score_vqa(answers, items).metrics["overall"])
                     else:
-                        refs = {r["id"]: r["references"] for r in meta}
-                        metrics["eval_cider"] = float(score_captions(answers, refs).metrics["CIDEr"])
+                        metrics["eval_cider"] = cider(answers, {r["id"]: r["references"] for r in meta})
         finally:
             model.train(was_training)
         return metrics
+
+
+def cider(predictions: dict[str, str], references: dict[str, list[str]]) -> float:
+    """Corpus CIDEr (COCO's CIDEr-D implementation) after PTB tokenisation, as COCOEvalCap computes it."""
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    from vitcli.metrics.caption import check_java
+
+    check_java()
+    tok = PTBTokenizer()
+    gts = tok.tokenize({k: [{"caption": c} for c in references[k]] for k in predictions})
+    res = tok.tokenize({k: [{"caption": predictions[k] or ""}] for k in predictions})
+    return float(Cider().compute_score(gts, res)[0])
