@@ -67,28 +67,35 @@ def train_command(
     epochs: Annotated[float | None, typer.Option("--epochs", help="Passes over the train split.")] = None,
     per_device_batch_size: Annotated[int | None, typer.Option("--per-device-batch-size", min=1)] = None,
     learning_rate: Annotated[float | None, typer.Option("--learning-rate")] = None,
-    gradient_accumulation_steps: Annotated[int | None, typer.Option("--gradient-accumulation-steps", min=1)] = None,
+    gradient_accumulation_steps: Annotated[int | None, typer.Option(
+        "--gradient-accumulation-steps", min=1, help="Micro-batches per optimizer step.")] = None,
     weight_decay: Annotated[float | None, typer.Option("--weight-decay")] = None,
     max_length: Annotated[int | None, typer.Option("--max-length", help="Truncate samples to N tokens.")] = None,
     save_every_steps: Annotated[int | None, typer.Option(
-        "--save-every-steps", help="Checkpoint every N steps into RUN/checkpoints (Ctrl-C/SIGTERM always save).")] = None,
+        "--save-every-steps",
+        help="Checkpoint every N steps into RUN/checkpoints (Ctrl-C/SIGTERM always save).")] = None,
     keep_last_checkpoints: Annotated[int | None, typer.Option(
         "--keep-last-checkpoints", help="Keep only the newest K checkpoints (0 = all).")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue --output from its newest checkpoint (weights, optimizer, scheduler, RNG, "
         "data position); pass the original flags.")] = False,
-    resume_from: Annotated[str | None, typer.Option("--resume-from", help="Continue from this checkpoint folder.")] = None,
+    resume_from: Annotated[str | None, typer.Option(
+        "--resume-from", help="Continue from this checkpoint folder.")] = None,
     eval_every_steps: Annotated[int | None, typer.Option(
         "--eval-every-steps", help="Validation loss + VQA accuracy / CIDEr every N steps.")] = None,
     gradient_checkpointing: Annotated[bool | None, typer.Option(
-        "--gradient-checkpointing/--no-gradient-checkpointing", help="Recompute activations to save memory.")] = None,
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help="Recompute activations to save memory.")] = None,
     group_by_length: Annotated[bool | None, typer.Option(
         "--group-by-length/--no-group-by-length", help="Batch samples of similar length.")] = None,
     contrastive_weight: Annotated[float | None, typer.Option(
-        "--contrastive-weight", help="Add W x image-text InfoNCE (temperature --set contrastive_temperature=T).")] = None,
+        "--contrastive-weight",
+        help="Add W x image-text InfoNCE (temperature: --set contrastive_temperature=T).")] = None,
     skip_bad_samples: Annotated[bool, typer.Option(
-        "--skip-bad-samples", help="Drop (and count) samples with empty labels or image tokens cut by --max-length.")] = False,
-    deepspeed: Annotated[str | None, typer.Option("--deepspeed", help="DeepSpeed JSON config (see examples/).")] = None,
+        "--skip-bad-samples",
+        help="Drop (and count) samples with empty labels or image tokens cut by --max-length.")] = False,
+    deepspeed: Annotated[str | None, typer.Option(
+        "--deepspeed", help="DeepSpeed JSON config (see examples/).")] = None,
     seed: Seed = None,
     device: Device = "auto",
     dtype: Dtype = "auto",

@@ -39,7 +39,8 @@ def estimate_memory(model: Any, cfg: TrainConfig, dtype: Any) -> MemoryEstimate:
     adam = trainable * 8
     text = model.config.text_config
     layers = text.num_hidden_layers + getattr(model.config.vision_config, "num_hidden_layers", 0)
-    per_layer = (2 if cfg.gradient_checkpointing else 34) * cfg.max_length * cfg.per_device_batch_size * text.hidden_size
+    tokens = cfg.max_length * cfg.per_device_batch_size
+    per_layer = (2 if cfg.gradient_checkpointing else 34) * tokens * text.hidden_size
     acts = per_layer * layers * (0.5 if str(dtype).endswith(("bfloat16", "float16")) else 1)
     vocab = cfg.max_length * cfg.per_device_batch_size * text.vocab_size * 4 * 2  # logits and their gradient
     acts += vocab
@@ -58,9 +59,9 @@ def plot_loss_curve(rows: list[dict[str, Any]], path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    ax.plot(*zip(*train), label="train loss")
+    ax.plot([s for s, _ in train], [v for _, v in train], label="train loss")
     if evals:
-        ax.plot(*zip(*evals), "o-", label="validation loss")
+        ax.plot([s for s, _ in evals], [v for _, v in evals], "o-", label="validation loss")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)

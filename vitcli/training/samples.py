@@ -33,7 +33,8 @@ def sample_problem(enc: Encoded, max_length: int, image_token_id: int) -> str | 
     return None
 
 
-def check_samples(dataset: Any, max_length: int, image_token_id: int, skip_bad: bool, split: str = "train") -> SampleReport:
+def check_samples(dataset: Any, max_length: int, image_token_id: int, skip_bad: bool,
+                  split: str = "train") -> SampleReport:
     """Truncate `dataset.encoded` in place to max_length; fail on bad samples, or drop them when skip_bad."""
     report = SampleReport(num_samples=len(dataset.encoded))
     keep = []
