@@ -135,3 +135,20 @@ def test_sigkill_loses_only_steps_since_last_checkpoint(make_cfg, reference, tin
     result = train(make_cfg(out, max_steps=STEPS, save_every_steps=SAVE, resume=True))
     assert result.resumed_from.endswith(f"checkpoint-{SAVE}") or result.resumed_from.endswith(f"checkpoint-{2 * SAVE}")
     assert_continues(out, reference)
+
+
+@pytest.mark.parametrize("group_by_length", [False, True])
+def test_resume_after_an_epoch_boundary_keeps_the_data_order(group_by_length, make_cfg, tmp_path):
+    """Batch 4 over 20 samples = 5 steps per epoch: checkpoint 6 sits inside the second epoch."""
+    from vitcli.training.run import train
+
+    flags = {"max_steps": 8, "save_every_steps": 3, "max_train_samples": 20, "group_by_length": group_by_length}
+    train(make_cfg(tmp_path / "ref", **flags))
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(make_cfg(out, **flags), callbacks=[Crash(at=7)])
+    train(make_cfg(out, resume=True, **flags))
+    got, want = losses(out), losses(tmp_path / "ref")
+    assert sorted(got) == list(range(1, 9))
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
+    assert_same_weights(out, tmp_path / "ref")

@@ -99,6 +99,29 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+class EpochSeededLengthSampler:
+    """transformers' length-grouped order (mega-batches sorted by length), drawn from a generator seeded with
+    seed + epoch instead of the global RNG, so a resumed run sees the same order in every epoch (the Trainer's
+    LengthGroupedSampler does not, once a resume crosses an epoch boundary)."""
+
+    def __init__(self, lengths: list[int], group_size: int, seed: int) -> None:
+        self.lengths, self.group_size, self.seed, self.epoch = lengths, group_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):  # noqa: ANN204
+        import torch
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        gen = torch.Generator()
+        gen.manual_seed(self.seed + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.group_size, generator=gen))
+
+
 def make_trainer_class():
     """Trainer with per-part learning rates (vision tower / projector / LM, as LLaVA's mm_projector_lr),
     precomputed length-grouped batches, the optional InfoNCE term, and task metrics at each evaluation."""
@@ -106,7 +129,6 @@ def make_trainer_class():
 
     import torch
     from transformers import Trainer
-    from transformers.trainer_pt_utils import LengthGroupedSampler
 
     from vitcli.training.contrastive import contrastive_loss
 
@@ -160,8 +182,9 @@ def make_trainer_class():
         def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001
             dataset = train_dataset if train_dataset is not None else self.train_dataset
             if self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths"):
-                return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                            lengths=dataset.lengths())
+                group = self.args.train_batch_size * self.args.gradient_accumulation_steps
+                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+                return EpochSeededLengthSampler(dataset.lengths(), group, seed)
             return super()._get_train_sampler(train_dataset)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
