@@ -70,6 +70,22 @@ class TrainConfig:
     overwrite: bool = False
     max_train_samples: int = 0  # 0 = all
     pack_turns: int = 1  # > 1: rows sharing an image train as one multi-turn sample of up to this many turns
+    # Engine (training/loop.py): checkpoints, resume, evaluation, logging, memory, objective extras.
+    save_every_steps: int = 0  # > 0: checkpoint every N optimizer steps (SIGINT/SIGTERM always checkpoint)
+    keep_last_checkpoints: int = 2  # checkpoints kept in RUN/checkpoints (older ones are deleted); 0 = all
+    resume: bool = False  # continue from the newest complete checkpoint in --output
+    resume_from: str | None = None  # continue from this checkpoint folder
+    eval_every_steps: int = 0  # > 0: validation loss + VQA accuracy / CIDEr every N steps
+    eval_max_samples: int = 32  # validation rows generated per task at each evaluation
+    tensorboard: bool = True  # also log to RUN/tensorboard when tensorboard is installed
+    gradient_checkpointing: bool = False
+    group_by_length: bool = False  # batches of similar length (less padding)
+    contrastive_weight: float = 0.0  # > 0: add W * image-text InfoNCE to the LM loss
+    contrastive_temperature: float = 0.07  # tau of the InfoNCE term
+    skip_bad_samples: bool = False  # drop (and count) samples with empty labels or cut image tokens
+    deepspeed: str | None = None  # a DeepSpeed JSON config (examples/deepspeed_zero2.json)
+    fsdp: str = ""  # e.g. "full_shard auto_wrap" (see examples/MULTI_GPU.md)
+    fsdp_config: str | None = None  # a JSON file of FSDP options
 
 
 @dataclass

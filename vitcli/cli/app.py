@@ -44,7 +44,7 @@ class VitcliGroup(TyperGroup):
             if debug:
                 raise
             render_error(err.message, err.hint)
-            ctx.exit(1)
+            ctx.exit(err.exit_code)
         except KeyboardInterrupt:
             sys.stderr.write("Interrupted.\n")
             ctx.exit(130)

@@ -46,6 +46,18 @@ class ProgressCallback(TrainerCallback):
             self._ctx = self._update = None
 
 
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _notify(message: str) -> None:
+    """Status lines from train() (memory estimate, resume, skipped samples): stderr, main process only."""
+    if _is_main_process():
+        output.log(message)
+
+
 def train_command(
     data: Annotated[str | None, typer.Option("--data", help="A dataset folder from `vitcli build-dataset`.")] = None,
     output_dir: Annotated[str | None, typer.Option("--output", help="Run folder: final model, metrics.jsonl, config.")] = None,
@@ -55,6 +67,35 @@ def train_command(
     epochs: Annotated[float | None, typer.Option("--epochs", help="Passes over the train split.")] = None,
     per_device_batch_size: Annotated[int | None, typer.Option("--per-device-batch-size", min=1)] = None,
     learning_rate: Annotated[float | None, typer.Option("--learning-rate")] = None,
+    gradient_accumulation_steps: Annotated[int | None, typer.Option(
+        "--gradient-accumulation-steps", min=1, help="Micro-batches per optimizer step.")] = None,
+    weight_decay: Annotated[float | None, typer.Option("--weight-decay")] = None,
+    max_length: Annotated[int | None, typer.Option("--max-length", help="Truncate samples to N tokens.")] = None,
+    save_every_steps: Annotated[int | None, typer.Option(
+        "--save-every-steps",
+        help="Checkpoint every N steps into RUN/checkpoints (Ctrl-C/SIGTERM always save).")] = None,
+    keep_last_checkpoints: Annotated[int | None, typer.Option(
+        "--keep-last-checkpoints", help="Keep only the newest K checkpoints (0 = all).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue --output from its newest checkpoint (weights, optimizer, scheduler, RNG, "
+        "data position); pass the original flags.")] = False,
+    resume_from: Annotated[str | None, typer.Option(
+        "--resume-from", help="Continue from this checkpoint folder.")] = None,
+    eval_every_steps: Annotated[int | None, typer.Option(
+        "--eval-every-steps", help="Validation loss + VQA accuracy / CIDEr every N steps.")] = None,
+    gradient_checkpointing: Annotated[bool | None, typer.Option(
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help="Recompute activations to save memory.")] = None,
+    group_by_length: Annotated[bool | None, typer.Option(
+        "--group-by-length/--no-group-by-length", help="Batch samples of similar length.")] = None,
+    contrastive_weight: Annotated[float | None, typer.Option(
+        "--contrastive-weight",
+        help="Add W x image-text InfoNCE (temperature: --set contrastive_temperature=T).")] = None,
+    skip_bad_samples: Annotated[bool, typer.Option(
+        "--skip-bad-samples",
+        help="Drop (and count) samples with empty labels or image tokens cut by --max-length.")] = False,
+    deepspeed: Annotated[str | None, typer.Option(
+        "--deepspeed", help="DeepSpeed JSON config (see examples/).")] = None,
     seed: Seed = None,
     device: Device = "auto",
     dtype: Dtype = "auto",
@@ -68,15 +109,30 @@ def train_command(
 
     flags = {"data": data, "output": output_dir, "stage": stage, "max_steps": max_steps, "epochs": epochs,
              "per_device_batch_size": per_device_batch_size, "learning_rate": learning_rate, "seed": seed,
-             "device": device, "dtype": dtype, "overwrite": overwrite or None}
+             "device": device, "dtype": dtype, "overwrite": overwrite or None,
+             "gradient_accumulation_steps": gradient_accumulation_steps, "weight_decay": weight_decay,
+             "max_length": max_length, "save_every_steps": save_every_steps,
+             "keep_last_checkpoints": keep_last_checkpoints, "resume": resume or None, "resume_from": resume_from,
+             "eval_every_steps": eval_every_steps, "gradient_checkpointing": gradient_checkpointing,
+             "group_by_length": group_by_length, "contrastive_weight": contrastive_weight,
+             "skip_bad_samples": skip_bad_samples or None, "deepspeed": deepspeed}
     cfg = build_train_config(preset, config, sets or [], flags)
     output.quiet_libraries()
-    result = train(cfg, callbacks=[ProgressCallback()])
+    result = train(cfg, callbacks=[ProgressCallback()], notify=_notify)
+    if not _is_main_process():
+        return  # under torchrun / accelerate launch, one result on stdout, from rank 0
     if as_json:
         output.emit_json(result.to_json())
         return
     rows = [("output", result.output), ("steps", result.global_step), ("epochs", round(result.epochs, 3)),
             ("first loss", result.first_loss), ("final loss", result.final_loss), ("seconds", result.seconds),
             ("samples/s", result.samples_per_second), ("parameters", result.num_parameters),
-            ("trainable", sum(result.trainable_parameters.values()))]
+            ("trainable", sum(result.trainable_parameters.values())),
+            ("memory estimate (GiB)", result.memory_estimate_gib)]
+    if result.resumed_from:
+        rows.append(("resumed from", result.resumed_from))
+    if result.bad_samples:
+        rows.append(("skipped samples", sum(result.bad_samples.values())))
+    if result.loss_curve:
+        rows.append(("loss curve", result.loss_curve))
     output.print_table("Training finished", rows, ("", "value"))

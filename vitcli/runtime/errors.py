@@ -6,6 +6,8 @@ from __future__ import annotations
 class VitcliError(Exception):
     """A known failure: `message` says what went wrong, `hint` says what to do about it."""
 
+    exit_code = 1
+
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
@@ -25,3 +27,9 @@ class DataError(VitcliError):
 
 class ModelError(VitcliError):
     """A model or checkpoint that cannot be loaded, composed or used."""
+
+
+class Interrupted(VitcliError):
+    """The user stopped the command (SIGINT/SIGTERM) after it saved what it could; exits 130."""
+
+    exit_code = 130

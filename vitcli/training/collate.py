@@ -67,6 +67,10 @@ class ConversationDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.encoded)
 
+    def lengths(self) -> list[int]:
+        """Token length per sample (for length-grouped batches), without decoding any image."""
+        return [len(enc.input_ids) for enc in self.encoded]
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         enc = self.encoded[i]
         image = self.rows[self.image_rows[i]]["image"]

@@ -1,7 +1,9 @@
-"""Engine plumbing for train(): TrainingArguments from our config, the metrics.jsonl logger, image-token count."""
+"""Engine plumbing for train(): TrainingArguments from our config, the metrics.jsonl logger, image-token count,
+and the Trainer subclass (per-part learning rates, length-grouped batches, the contrastive term, task eval)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -11,24 +13,45 @@ from transformers import TrainerCallback
 
 from vitcli.config import TrainConfig
 from vitcli.data.records import IMAGE_TOKEN
+from vitcli.runtime.errors import ConfigError
 
 
 def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
     import torch
     from transformers import TrainingArguments
 
+    if dtype == torch.float16 and device == "cpu":
+        raise ConfigError("--dtype fp16 needs a GPU (loss scaling runs on CUDA)", "use --dtype fp32 or bf16 on CPU")
+    saving = cfg.save_every_steps > 0
+    evaluating = cfg.eval_every_steps > 0
     return TrainingArguments(
         output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=cfg.per_device_batch_size,
+        per_device_train_batch_size=cfg.per_device_batch_size, per_device_eval_batch_size=cfg.per_device_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        activation_checkpointing=cfg.gradient_checkpointing,
         learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
         warmup_steps=cfg.warmup_ratio, lr_scheduler_type="cosine",
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
-        logging_steps=cfg.log_every_steps, logging_first_step=True, save_strategy="no",
+        logging_steps=cfg.log_every_steps, logging_first_step=True,
+        save_strategy="steps" if saving else "no", save_steps=cfg.save_every_steps if saving else 500,
+        save_total_limit=cfg.keep_last_checkpoints or None,
+        eval_strategy="steps" if evaluating else "no", eval_steps=cfg.eval_every_steps if evaluating else None,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         report_to=[], disable_tqdm=True, seed=cfg.seed, data_seed=cfg.seed,
         use_cpu=device == "cpu", bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
+        deepspeed=cfg.deepspeed, fsdp=cfg.fsdp or None, fsdp_config=cfg.fsdp_config,
         dataloader_num_workers=0, remove_unused_columns=False, log_level="error",
     )
+
+
+def tensorboard_callback(cfg: TrainConfig, out: Path) -> list[Any]:
+    """A TensorBoard writer into RUN/tensorboard when tensorboard is installed (it is optional), else nothing."""
+    if not cfg.tensorboard or importlib.util.find_spec("tensorboard") is None:
+        return []
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers.integrations import TensorBoardCallback
+
+    return [TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(out / "tensorboard")))]
 
 
 def count_image_tokens(processor: Any) -> int:
@@ -42,12 +65,16 @@ def count_image_tokens(processor: Any) -> int:
 
 
 class MetricsLogger(TrainerCallback):
-    """Append every logged step (loss, learning rate, grad norm) to metrics.jsonl on the main process."""
+    """Append every logged step (loss, learning rate, grad norm, eval metrics) to metrics.jsonl on the main
+    process. On resume, first_loss comes from the rows already there."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.first_loss = math.nan
         self.last_loss = math.nan
+        for row in read_metrics(path):
+            if "loss" in row and math.isnan(self.first_loss):
+                self.first_loss = float(row["loss"])
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 (Trainer's signature)
         if not logs or not state.is_world_process_zero:
@@ -61,23 +88,69 @@ class MetricsLogger(TrainerCallback):
             f.write(json.dumps(row) + "\n")
 
 
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue  # a torn line from a kill
+    return rows
+
+
+class EpochSeededLengthSampler:
+    """transformers' length-grouped order (mega-batches sorted by length), drawn from a generator seeded with
+    seed + epoch instead of the global RNG, so a resumed run sees the same order in every epoch (the Trainer's
+    LengthGroupedSampler does not, once a resume crosses an epoch boundary)."""
+
+    def __init__(self, lengths: list[int], group_size: int, seed: int) -> None:
+        self.lengths, self.group_size, self.seed, self.epoch = lengths, group_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):  # noqa: ANN204
+        import torch
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        gen = torch.Generator()
+        gen.manual_seed(self.seed + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.group_size, generator=gen))
+
+
 def make_trainer_class():
-    """Trainer with per-part learning rates (vision tower / projector / LM), as LLaVA's mm_projector_lr does."""
+    """Trainer with per-part learning rates (vision tower / projector / LM, as LLaVA's mm_projector_lr),
+    precomputed length-grouped batches, the optional InfoNCE term, and task metrics at each evaluation."""
     from collections import defaultdict
 
+    import torch
     from transformers import Trainer
 
+    from vitcli.training.contrastive import contrastive_loss
+
     class VitcliTrainer(Trainer):
-        def __init__(self, *args: Any, lr_by_part: dict[str, float] | None = None, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, lr_by_part: dict[str, float] | None = None, contrastive_weight: float = 0.0,
+                     contrastive_temperature: float = 0.07, task_eval: Any = None, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.lr_by_part = {k: v for k, v in (lr_by_part or {}).items() if v is not None}
+            self.contrastive_weight = contrastive_weight
+            self.contrastive_temperature = contrastive_temperature
+            self.task_eval = task_eval
+            self._contrastive_sum, self._contrastive_n = 0.0, 0
 
         def create_optimizer(self, model=None):  # noqa: ANN001
             opt = super().create_optimizer(model)
             if not self.lr_by_part or self.is_deepspeed_enabled:
                 return opt
-            inner = (model or self.model).model
-            part_of = {id(p): part for part in self.lr_by_part for p in getattr(inner, part).parameters()}
+            from vitcli.modeling.freeze import part_of as part_name
+
+            opt_model = model or self.model
+            enc_dec = getattr(opt_model.config, "is_encoder_decoder", False)
+            part_of = {id(p): part_name(n, enc_dec) for n, p in opt_model.named_parameters()}
             groups = []
             for g in opt.param_groups:
                 by_part = defaultdict(list)
@@ -90,5 +163,62 @@ def make_trainer_class():
             for g in groups:
                 opt.add_param_group(g)
             return opt
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):  # noqa: ANN001
+            """transformers 5's Trainer loads checkpoint weights with load_state_dict(strict=False), but Llava
+            checkpoints are saved under the legacy key names, so nothing loads and resume silently restarts from
+            the initial weights. Load through from_pretrained (which maps the keys) and copy in strictly."""
+            from vitcli.runtime.errors import ModelError
+
+            ckpt = Path(resume_from_checkpoint)
+            sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled or hasattr(self.model, "peft_config")
+            if model is not None or sharded or not (ckpt / "model.safetensors").is_file():
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            first = next(self.model.parameters())
+            saved = type(self.model).from_pretrained(str(ckpt), dtype=first.dtype)
+            try:
+                self.model.load_state_dict(saved.state_dict(), strict=True)
+            except RuntimeError as e:
+                raise ModelError(f"checkpoint '{ckpt}' does not match the model: {str(e).splitlines()[0]}",
+                                 "resume with the same model flags as the original run") from None
+
+        def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            if self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths"):
+                group = self.args.train_batch_size * self.args.gradient_accumulation_steps
+                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+                return EpochSeededLengthSampler(dataset.lengths(), group, seed)
+            return super()._get_train_sampler(train_dataset)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+            if not self.contrastive_weight or "pixel_values" not in inputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            loss, outputs = super().compute_loss(model, {**inputs, "output_hidden_states": True}, True,
+                                                 num_items_in_batch)
+            image_token_id = self.accelerator.unwrap_model(model).config.image_token_id
+            extra = contrastive_loss(outputs, inputs, image_token_id, self.contrastive_temperature)
+            if model.training:
+                self._contrastive_sum += float(extra.detach())
+                self._contrastive_n += 1
+            if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
+                extra = extra / self.current_gradient_accumulation_steps  # the LM loss is already per-step
+            loss = loss + self.contrastive_weight * extra.to(loss.dtype)
+            return (loss, outputs) if return_outputs else loss
+
+        def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+            if "loss" in logs and self._contrastive_n:
+                logs["contrastive_loss"] = round(self._contrastive_sum / self._contrastive_n, 6)
+                self._contrastive_sum, self._contrastive_n = 0.0, 0
+            super().log(logs, *args, **kwargs)
+
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):  # noqa: ANN001
+            metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+            sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled  # rank 0 alone cannot generate
+            if self.task_eval and not sharded and self.is_world_process_zero():
+                task = self.task_eval(self.accelerator.unwrap_model(self.model))
+                self.log(task)
+                metrics.update(task)
+            torch.set_grad_enabled(True)
+            return metrics
 
     return VitcliTrainer

@@ -7,16 +7,19 @@ import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vitcli.config import TrainConfig, to_dict
-from vitcli.runtime.errors import ConfigError, DataError
+from vitcli.runtime.errors import ConfigError, DataError, Interrupted
 from vitcli.runtime.io import check_output_free, write_json
 
 RUN_CONFIG = "train_config.json"  # the fully resolved vitcli config (config.json is the model's)
 METRICS = "metrics.jsonl"
+LOSS_CURVE = "loss_curve.png"
+RUN_ARTIFACTS = ("checkpoints", METRICS, "tensorboard", LOSS_CURVE)  # cleared by --overwrite (fresh runs only)
 
 
 @dataclass
@@ -31,33 +34,58 @@ class TrainResult:
     num_parameters: int
     trainable_parameters: dict[str, int]
     config: dict[str, Any]
+    resumed_from: str | None = None
+    memory_estimate_gib: float = 0.0
+    bad_samples: dict[str, int] = dataclasses.field(default_factory=dict)  # reason -> count (skipped)
+    truncated_samples: int = 0
+    loss_curve: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
+def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
+          notify: Callable[[str], None] | None = None) -> TrainResult:
+    """Train per `cfg`. `notify` receives status lines for people (memory estimate, resume, skipped samples).
+    SIGINT/SIGTERM save a checkpoint at the next step boundary, then raise Interrupted (exit 130)."""
     import torch
     from transformers.trainer_callback import PrinterCallback
 
     from vitcli.data.build import load_built_dataset
+    from vitcli.data.records import IMAGE_TOKEN
     from vitcli.modeling.compose import compose_model
     from vitcli.modeling.freeze import TRAINABLE_FILE, merge_lora, prepare_model
     from vitcli.runtime.device import resolve_device, resolve_dtype, seed_everything
     from vitcli.training.collate import Collator, ConversationDataset
-    from vitcli.training.loop import MetricsLogger, count_image_tokens, make_trainer_class, make_training_args
+    from vitcli.training.interrupt import StopOnSignal
+    from vitcli.training.loop import (
+        MetricsLogger,
+        count_image_tokens,
+        make_trainer_class,
+        make_training_args,
+        read_metrics,
+        tensorboard_callback,
+    )
+    from vitcli.training.report import estimate_memory, plot_loss_curve
+    from vitcli.training.samples import SampleReport, check_samples
 
     # 1. Check inputs and outputs before any heavy work.
     out = Path(cfg.output or "")
     if not cfg.output:
         raise ConfigError("no output directory given", "pass --output RUN_DIR")
-    check_output_free(out, cfg.overwrite, "--output")
+    resuming = cfg.resume or bool(cfg.resume_from)
+    if not resuming:
+        check_output_free(out, cfg.overwrite, "--output")
+    say = notify or (lambda _msg: None)
     data = load_built_dataset(cfg.data)
     if "train" not in data or len(data["train"]) == 0:
         raise DataError(f"dataset '{cfg.data}' has no train rows", "build it with more --num-train rows")
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
     seed_everything(cfg.seed)
+    args = make_training_args(cfg, out, device, dtype)  # under torchrun/accelerate this joins the process group
+    main = args.process_index == 0
+    resume_ckpt = open_run_dir(cfg, out, resuming, main)
     train_rows = data["train"]
     if cfg.max_train_samples:
         train_rows = train_rows.select(range(min(cfg.max_train_samples, len(train_rows))))
@@ -70,50 +98,138 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
     # 3. Choose what trains, encode the data (answer-only labels), set up the engine.
     model, plan = prepare_model(model, cfg)  # stage freezing, LoRA wrapping; plan lists what trains
     trainable = plan.trainable
+    image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     if cfg.model.arch == "encoder-decoder":
         from vitcli.training.encoder_decoder import CaptionCollator, CaptionDataset
 
         train_set, collator = CaptionDataset(train_rows, processor, cfg.max_length), CaptionCollator(tokenizer)
+        samples, (eval_set, task_eval) = SampleReport(), (None, None)
     else:
         train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor), cfg.pack_turns, cfg.seed)
         collator = Collator(tokenizer.pad_token_id)
+        samples = check_samples(train_set, cfg.max_length, image_token_id, cfg.skip_bad_samples)
+        eval_set, task_eval = make_eval_data(cfg, data, processor, image_token_id)
+    if samples.num_skipped:
+        say(f"skipped {samples.num_skipped} bad train samples: {samples.reasons}")
     if shutil.disk_usage(out.parent if out.parent.exists() else Path.cwd()).free < 1 << 28:
         raise ConfigError(f"less than 256 MiB free beside '{out}'", "free some disk space")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / RUN_CONFIG, to_dict(cfg))
-    write_json(out / TRAINABLE_FILE, plan.to_json())
-    args = make_training_args(cfg, out, device, dtype)
+    if main:
+        write_json(out / RUN_CONFIG, to_dict(cfg))
+        write_json(out / TRAINABLE_FILE, plan.to_json())
+    memory = estimate_memory(model, cfg, dtype)
+    say(memory.describe())
+    if resume_ckpt:
+        say(f"resuming from {resume_ckpt}")
     logger = MetricsLogger(out / METRICS)
+    stop = StopOnSignal()
     lr_by_part = {"vision_tower": cfg.vision_learning_rate, "multi_modal_projector": cfg.projector_learning_rate}
-    trainer = make_trainer_class()(model=model, args=args, train_dataset=train_set, lr_by_part=lr_by_part,
-                                   data_collator=collator,
-                                   callbacks=[logger, *(callbacks or [])])
+    trainer = make_trainer_class()(
+        model=model, args=args, train_dataset=train_set, eval_dataset=eval_set, lr_by_part=lr_by_part,
+        data_collator=collator, contrastive_weight=cfg.contrastive_weight,
+        contrastive_temperature=cfg.contrastive_temperature, task_eval=task_eval,
+        callbacks=[logger, stop, *(tensorboard_callback(cfg, out) if main else []), *(callbacks or [])])
     trainer.remove_callback(PrinterCallback)  # stdout is for results; progress goes through our callbacks
 
-    # 4. Train, then save a standard checkpoint (safetensors + config + processor + chat template) atomically.
+    # 4. Train (a signal saves a checkpoint and stops), then save a standard checkpoint (safetensors + config +
+    #    processor + chat template) atomically, and draw the loss curve.
     start = time.perf_counter()
-    stats = trainer.train()
+    stop.install()
+    try:
+        stats = trainer.train(resume_from_checkpoint=str(resume_ckpt) if resume_ckpt else None)
+    finally:
+        stop.uninstall()
+        torch.set_grad_enabled(True)
     seconds = time.perf_counter() - start
+    if stop.stopped_at is not None:
+        raise Interrupted(f"training interrupted at step {stop.stopped_at}; checkpoint saved in "
+                          f"'{out / 'checkpoints'}/checkpoint-{stop.stopped_at}'",
+                          "run the same command with --resume to continue")
     trainer.model = merge_lora(trainer.model)  # LoRA runs export a plain model, adapters merged
     save_final_model(trainer, processor, out)
-    torch.set_grad_enabled(True)
+    curve = main and plot_loss_curve(read_metrics(out / METRICS), out / LOSS_CURVE)
     return TrainResult(
         output=str(out), global_step=stats.global_step, epochs=float(trainer.state.epoch or 0.0),
         first_loss=logger.first_loss, final_loss=logger.last_loss, seconds=round(seconds, 2),
         samples_per_second=round(stats.global_step * args.train_batch_size * args.gradient_accumulation_steps
                                  * args.world_size / max(seconds, 1e-9), 2),
         num_parameters=sum(p.numel() for p in model.parameters()), trainable_parameters=trainable,
-        config=json.loads(json.dumps(to_dict(cfg))))
+        config=json.loads(json.dumps(to_dict(cfg))), resumed_from=str(resume_ckpt) if resume_ckpt else None,
+        memory_estimate_gib=memory.total_gib, bad_samples=samples.reasons if samples.num_skipped else {},
+        truncated_samples=samples.num_truncated, loss_curve=str(out / LOSS_CURVE) if curve else None)
+
+
+def open_run_dir(cfg: TrainConfig, out: Path, resuming: bool, main: bool) -> Path | None:
+    """Create (or, for --resume, reopen) the run folder; returns the checkpoint to resume from. Every rank checks
+    before any rank writes, so under torchrun no rank trips over another's folder."""
+    from vitcli.config import train_config_from_dict
+    from vitcli.runtime.io import read_json
+    from vitcli.training.checkpoints import (
+        check_same_run,
+        remove_incomplete_checkpoints,
+        resolve_resume,
+        trim_metrics,
+    )
+
+    ckpt = resolve_resume(out, cfg.resume, cfg.resume_from) if resuming else None
+    if ckpt is not None and (out / RUN_CONFIG).is_file():
+        saved = to_dict(train_config_from_dict(read_json(out / RUN_CONFIG)))
+        check_same_run(saved, to_dict(cfg))
+    barrier()
+    if main:
+        if ckpt is None:
+            for name in RUN_ARTIFACTS if cfg.overwrite else ():
+                shutil.rmtree(out / name, ignore_errors=True) if (out / name).is_dir() else (out / name).unlink(
+                    missing_ok=True)
+        else:
+            remove_incomplete_checkpoints(out)
+            trim_metrics(out / METRICS, checkpoint_step(ckpt))
+        out.mkdir(parents=True, exist_ok=True)
+    barrier()
+    return ckpt
+
+
+def checkpoint_step(ckpt: Path) -> int:
+    import json as _json
+
+    return int(_json.loads((ckpt / "trainer_state.json").read_text())["global_step"])
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def make_eval_data(cfg: TrainConfig, data: Any, processor: Any, image_token_id: int) -> tuple[Any, Any]:
+    """The validation split as (loss dataset, task metrics) when --eval-every-steps is set, else (None, None)."""
+    from vitcli.training.collate import ConversationDataset
+    from vitcli.training.loop import count_image_tokens
+    from vitcli.training.samples import check_samples
+    from vitcli.training.task_eval import TaskEval
+
+    if cfg.eval_every_steps <= 0:
+        return None, None
+    if "validation" not in data or len(data["validation"]) == 0:
+        raise DataError(f"--eval-every-steps needs a validation split in '{cfg.data}'",
+                        "build the dataset with validation rows, or drop --eval-every-steps")
+    rows = data["validation"]
+    if cfg.eval_max_samples:
+        rows = rows.select(range(min(cfg.eval_max_samples * 4, len(rows))))
+    eval_set = ConversationDataset(rows, processor, count_image_tokens(processor), 1, cfg.seed)
+    check_samples(eval_set, cfg.max_length, image_token_id, skip_bad=True, split="validation")
+    return eval_set, TaskEval(rows, processor, cfg.eval_max_samples, cfg.per_device_batch_size)
 
 
 def save_final_model(trainer: Any, processor: Any, out: Path) -> None:
     """Write model + processor into a temporary sibling, then move files in with config.json last, so a run
     folder never looks loadable before every weight is on disk."""
+    tmp = out / ".final.tmp"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))  # every rank: FSDP / ZeRO-3 gather the sharded weights here
     if not trainer.is_world_process_zero():
         return
-    tmp = out / ".final.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.save_model(str(tmp))
     (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle: never ship one in a model folder
     processor.save_pretrained(str(tmp))
     files = sorted(tmp.iterdir(), key=lambda p: p.name == "config.json")

@@ -1,0 +1,74 @@
+"""What train() tells people besides the result: a memory estimate before training (weights, gradients, AdamW
+state, activations) and a loss-curve PNG at the end (when matplotlib is installed)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vitcli.config import TrainConfig
+
+
+@dataclass
+class MemoryEstimate:
+    weights_gib: float
+    gradients_gib: float
+    optimizer_gib: float
+    activations_gib: float
+    total_gib: float
+
+    def describe(self) -> str:
+        unit, scale = ("GiB", 1.0) if self.total_gib >= 1 else ("MiB", 1024.0)
+        parts = {"weights": self.weights_gib, "gradients": self.gradients_gib, "AdamW": self.optimizer_gib,
+                 "activations": self.activations_gib}
+        detail = ", ".join(f"{k} {v * scale:.1f}" for k, v in parts.items())
+        return f"memory estimate per device: {self.total_gib * scale:.1f} {unit} ({detail})"
+
+
+def estimate_memory(model: Any, cfg: TrainConfig, dtype: Any) -> MemoryEstimate:
+    """Weights in the load dtype (fp32 master copies under mixed precision), fp32 gradients and two AdamW moments
+    for trainable parameters, and transformer activations of ~34·s·b·h bytes per layer (Korthikanti et al. 2022;
+    ~2·s·b·h with gradient checkpointing). A planning number: expect the allocator to add 10-20%."""
+    gib = 1024**3
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    weights = total * 4  # the Trainer keeps fp32 weights and autocasts under bf16/fp16
+    grads = trainable * 4
+    adam = trainable * 8
+    text = model.config.text_config
+    layers = text.num_hidden_layers + getattr(model.config.vision_config, "num_hidden_layers", 0)
+    tokens = cfg.max_length * cfg.per_device_batch_size
+    per_layer = (2 if cfg.gradient_checkpointing else 34) * tokens * text.hidden_size
+    acts = per_layer * layers * (0.5 if str(dtype).endswith(("bfloat16", "float16")) else 1)
+    vocab = cfg.max_length * cfg.per_device_batch_size * text.vocab_size * 4 * 2  # logits and their gradient
+    acts += vocab
+    return MemoryEstimate(*(round(x / gib, 6) for x in (weights, grads, adam, acts, weights + grads + adam + acts)))
+
+
+def plot_loss_curve(rows: list[dict[str, Any]], path: Path) -> bool:
+    """Train loss (and eval loss) against step into a PNG; False when matplotlib is missing or nothing logged."""
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    evals = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
+    if not train or importlib.util.find_spec("matplotlib") is None:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot([s for s, _ in train], [v for _, v in train], label="train loss")
+    if evals:
+        ax.plot([s for s, _ in evals], [v for _, v in evals], "o-", label="validation loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return True
