@@ -96,6 +96,17 @@ def train_command(
         help="Drop (and count) samples with empty labels or image tokens cut by --max-length.")] = False,
     deepspeed: Annotated[str | None, typer.Option(
         "--deepspeed", help="DeepSpeed JSON config (see examples/).")] = None,
+    vision: Annotated[str | None, typer.Option(
+        "--vision", help="Pretrained vision tower: hub id or dir (CLIP, SigLIP, ViT, DINOv2).")] = None,
+    llm: Annotated[str | None, typer.Option("--llm", help="Pretrained causal LM: hub id, dir or .gguf file.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Continue from an existing VLM (run dir, llava-hf/*, image-text-to-text dir).")] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help="llava | encoder-decoder.")] = None,
+    projector: Annotated[str | None, typer.Option("--projector", help="linear | mlp2x_gelu.")] = None,
+    unfreeze_vision: Annotated[bool, typer.Option("--unfreeze-vision", help="Also train the vision tower.")] = False,
+    lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters on the LM, merged on export.")] = False,
+    lora_r: Annotated[int | None, typer.Option("--lora-r", min=1)] = None,
+    lora_alpha: Annotated[int | None, typer.Option("--lora-alpha", min=1)] = None,
     seed: Seed = None,
     device: Device = "auto",
     dtype: Dtype = "auto",
@@ -115,7 +126,10 @@ def train_command(
              "keep_last_checkpoints": keep_last_checkpoints, "resume": resume or None, "resume_from": resume_from,
              "eval_every_steps": eval_every_steps, "gradient_checkpointing": gradient_checkpointing,
              "group_by_length": group_by_length, "contrastive_weight": contrastive_weight,
-             "skip_bad_samples": skip_bad_samples or None, "deepspeed": deepspeed}
+             "skip_bad_samples": skip_bad_samples or None, "deepspeed": deepspeed,
+             "model.vision": vision, "model.llm": llm, "model.model": model, "model.arch": arch,
+             "model.projector": projector, "unfreeze_vision": unfreeze_vision or None, "lora": lora or None,
+             "lora_r": lora_r, "lora_alpha": lora_alpha}
     cfg = build_train_config(preset, config, sets or [], flags)
     output.quiet_libraries()
     result = train(cfg, callbacks=[ProgressCallback()], notify=_notify)
