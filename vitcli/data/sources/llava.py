@@ -7,7 +7,7 @@ a missing id becomes "llava-<row>"; text-only rows (no "image") are kept with im
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from vitcli.data.records import IMAGE_TOKEN, Record
@@ -64,6 +64,15 @@ def image_field(obj: dict[str, Any]) -> str | None | Rejection:
 
 def read_llava(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
     path = require_file(spec.path, "LLaVA file", "pass the conversation JSON/JSONL file")
+    yield from read_conversation_rows(spec, path, "llava", lambda obj, has_image: conversations_to_messages(
+        obj.get("conversations"), has_image))
+
+
+def read_conversation_rows(spec: SourceSpec, path: Any, kind: str,
+                           to_messages: Callable[[dict, bool], list[dict[str, str]] | str]
+                           ) -> Iterator[Candidate | Rejection]:
+    """The row loop shared by the conversation formats (llava, messages): object check, one image path,
+    messages from `to_messages` (a string return is the rejection reason), id defaulting to '<kind>-<row>'."""
     root, split = spec.image_root(), spec.split or "train"
     for item in iter_json_rows(path):
         if isinstance(item, Rejection):
@@ -77,12 +86,10 @@ def read_llava(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | R
         if isinstance(image, Rejection):
             yield Rejection(path.name, row, image.reason)
             continue
-        messages = conversations_to_messages(obj.get("conversations"), image is not None)
+        messages = to_messages(obj, image is not None)
         if isinstance(messages, str):
             yield Rejection(path.name, row, messages)
             continue
-        rid = str(obj["id"]) if obj.get("id") not in (None, "") else f"llava-{row}"
-        rec = Record(
-            id=rid, image=None, messages=messages, task="conversation", source=f"llava:{path.name}:{row}"
-        )
+        rid = str(obj["id"]) if obj.get("id") not in (None, "") else f"{kind}-{row}"
+        rec = Record(id=rid, image=None, messages=messages, task="conversation", source=f"{kind}:{path.name}:{row}")
         yield Candidate(rec, image, root, path.name, row, split)

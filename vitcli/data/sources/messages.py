@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from vitcli.data.records import IMAGE_TOKEN, Record
-from vitcli.data.sources.common import SourceSpec, iter_json_rows, require_file
-from vitcli.data.sources.llava import image_field, insert_image_tag
+from vitcli.data.records import IMAGE_TOKEN
+from vitcli.data.sources.common import SourceSpec, require_file
+from vitcli.data.sources.llava import insert_image_tag, read_conversation_rows
 from vitcli.data.templates import Templates
 from vitcli.data.validate import MALFORMED, ROLES, Candidate, Rejection
 
@@ -53,25 +53,5 @@ def normalize_messages(msgs: Any, has_image: bool) -> list[dict[str, str]] | str
 
 def read_messages(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
     path = require_file(spec.path, "messages file", "pass a JSON/JSONL file of {messages, images} rows")
-    root, split = spec.image_root(), spec.split or "train"
-    for item in iter_json_rows(path):
-        if isinstance(item, Rejection):
-            yield item
-            continue
-        row, obj = item
-        if not isinstance(obj, dict):
-            yield Rejection(path.name, row, f"{MALFORMED}: expected an object, got {type(obj).__name__}")
-            continue
-        image = image_field(obj)
-        if isinstance(image, Rejection):
-            yield Rejection(path.name, row, image.reason)
-            continue
-        messages = normalize_messages(obj.get("messages"), image is not None)
-        if isinstance(messages, str):
-            yield Rejection(path.name, row, messages)
-            continue
-        rid = str(obj["id"]) if obj.get("id") not in (None, "") else f"messages-{row}"
-        rec = Record(
-            id=rid, image=None, messages=messages, task="conversation", source=f"messages:{path.name}:{row}"
-        )
-        yield Candidate(rec, image, root, path.name, row, split)
+    yield from read_conversation_rows(spec, path, "messages", lambda obj, has_image: normalize_messages(
+        obj.get("messages"), has_image))
