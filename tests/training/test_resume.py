@@ -150,3 +150,28 @@ def test_resume_after_an_epoch_boundary_keeps_the_data_order(group_by_length, ma
     assert sorted(got) == list(range(1, 9))
     assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
     assert_same_weights(out, tmp_path / "ref")
+
+
+def test_lora_run_resumes_exactly_and_exports_a_plain_model(make_cfg, tmp_path):
+    """LoRA adapters (and the fully trained projector) survive a crash: the resumed run equals the uninterrupted
+    one, and the exported folder is a merged LlavaForConditionalGeneration with no adapter files."""
+    from transformers import AutoModelForImageTextToText
+
+    from vitcli.training.run import train
+
+    lora = {"lora": True, "stage": "instruct", "lora_r": 4, "lora_alpha": 8, "max_steps": 8, "save_every_steps": 4}
+    ref = tmp_path / "ref"
+    train(make_cfg(ref, **lora))
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(make_cfg(out, **lora), callbacks=[Crash(at=6)])
+    result = train(make_cfg(out, **lora, resume=True))
+    assert result.resumed_from.endswith("checkpoint-4") and result.global_step == 8
+    got, want = losses(out), losses(ref)
+    for step in want:
+        assert got[step] == pytest.approx(want[step], rel=1e-4, abs=1e-5), f"loss at step {step}"
+    assert_same_weights(out, ref)
+    assert not any("adapter" in p.name for p in out.iterdir())
+    model = AutoModelForImageTextToText.from_pretrained(out)
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    assert not any("lora" in n for n, _ in model.named_parameters())
