@@ -51,6 +51,12 @@ def iter_lines(f: IO[Any], limit: int | None = None) -> Iterator[tuple[int, Any,
         yield lineno, line, too_long
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_output_free(path: Path, overwrite: bool, flag: str = "--out") -> None:
     """Refuse to clobber an existing output unless the user said --overwrite."""
     if path.exists() and not overwrite:
@@ -64,6 +70,7 @@ def atomic_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
     check_output_free(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the permissions a plain mkdir would
     try:
         yield tmp
     except BaseException:
@@ -96,6 +103,7 @@ def atomic_write(final: Path | str, mode: str = "w", overwrite: bool = True) -> 
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are meant to be shared
         os.replace(tmp_name, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
