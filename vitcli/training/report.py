@@ -37,10 +37,15 @@ def estimate_memory(model: Any, cfg: TrainConfig, dtype: Any) -> MemoryEstimate:
     weights = total * 4  # the Trainer keeps fp32 weights and autocasts under bf16/fp16
     grads = trainable * 4
     adam = trainable * 8
-    text = model.config.text_config
-    layers = text.num_hidden_layers + getattr(model.config.vision_config, "num_hidden_layers", 0)
+    config = model.config
+    if getattr(config, "is_encoder_decoder", False):  # VisionEncoderDecoder: encoder = tower, decoder = LM
+        text, vision = config.decoder, config.encoder
+    else:
+        text, vision = config.text_config, config.vision_config
+    text = getattr(text, "text_config", text)
+    layers = getattr(text, "num_hidden_layers", getattr(text, "n_layer", 0)) + getattr(vision, "num_hidden_layers", 0)
     tokens = cfg.max_length * cfg.per_device_batch_size
-    per_layer = (2 if cfg.gradient_checkpointing else 34) * tokens * text.hidden_size
+    per_layer = (2 if cfg.gradient_checkpointing else 34) * tokens * getattr(text, "hidden_size", getattr(text, "n_embd", 0))
     acts = per_layer * layers * (0.5 if str(dtype).endswith(("bfloat16", "float16")) else 1)
     vocab = cfg.max_length * cfg.per_device_batch_size * text.vocab_size * 4 * 2  # logits and their gradient
     acts += vocab
