@@ -4,6 +4,7 @@ same command runs under torchrun / accelerate launch (DDP, FSDP, DeepSpeed) with
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import shutil
 import time
@@ -120,6 +121,8 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
     say(memory.describe())
     if resume_ckpt:
         say(f"resuming from {resume_ckpt}")
+    if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        say("tensorboard is not installed, so only metrics.jsonl is written (pip install tensorboard)")
     logger = MetricsLogger(out / METRICS)
     stop = StopOnSignal()
     lr_by_part = {"vision_tower": cfg.vision_learning_rate, "multi_modal_projector": cfg.projector_learning_rate}
