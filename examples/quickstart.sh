@@ -25,5 +25,7 @@ for i in range(3):
     test[i * 5]["image"].save(f"{work}/test-{i}.png")
 PY
 $VITCLI caption --model "$WORK/run" "$WORK"/test-*.png
-$VITCLI caption --model "$WORK/run" "$WORK/test-0.png" --prompt "How many shapes are there?"
+# questions use the short-answer instruction the model was trained with (LLaVA-1.5's VQA suffix)
+$VITCLI caption --model "$WORK/run" "$WORK/test-0.png" \
+  --prompt "How many shapes are there? Answer the question using a single word or phrase."
 echo "quickstart finished in $(( $(date +%s) - start )) s"
