@@ -656,13 +656,14 @@ def test_entry_point_pickle_model_refused(tmp_path, pickle_model, images):
     assert_clean_error(res.stderr, "pickle weights")
 
 
-def interrupt(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 90) -> tuple[int, str]:
+def interrupt(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 90,
+              sig: int = signal.SIGINT) -> tuple[int, str]:
     deadline = time.monotonic() + timeout
     while not ready():
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "command never got going"
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=60)
     finally:
@@ -715,7 +716,8 @@ def test_ctrl_c_while_captioning_from_a_pipe_exits_130_and_keeps_no_output(tmp_p
     assert not out.exists() and not leftovers(out.parent)
 
 
-def test_ctrl_c_while_building_exits_130_and_keeps_no_output(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_while_building_exits_130_and_keeps_no_output(sig, tmp_path):
     out = tmp_path / "big"
     proc = subprocess.Popen(
         [
@@ -738,7 +740,7 @@ def test_ctrl_c_while_building_exits_130_and_keeps_no_output(tmp_path):
         cwd=tmp_path,
     )
     started = time.monotonic()
-    code, err = interrupt(proc, lambda: time.monotonic() - started > 6)
+    code, err = interrupt(proc, lambda: time.monotonic() - started > 6, sig=sig)
     assert code == 130, err
     assert "Traceback" not in err and not out.exists() and not leftovers(tmp_path)
     assert json.dumps(sorted(p.name for p in tmp_path.iterdir())) == "[]"

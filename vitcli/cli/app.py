@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
@@ -87,8 +88,15 @@ app.command("eval", help=eval.HELP, no_args_is_help=True)(eval.eval_command)
 app.command("caption", help=caption.HELP, no_args_is_help=True)(caption.caption_command)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: temporary outputs are removed and the command exits 130. (`train` swaps in
+    its own handler while training, to checkpoint at the next step first.)"""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console entry point."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except KeyboardInterrupt:
