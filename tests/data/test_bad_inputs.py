@@ -8,11 +8,9 @@ from __future__ import annotations
 import io
 import json
 import os
-import struct
-import zlib
 
 import pytest
-from data_helpers import conv, decode, image_bytes
+from data_helpers import conv, decode, image_bytes, png_header_only
 from PIL import Image
 
 from vitcli.data.build import BuildConfig, SourceSpec, build_dataset, load_built_dataset, read_build_report
@@ -28,19 +26,6 @@ def noise_jpeg(size=(64, 64)) -> bytes:
     buf = io.BytesIO()
     Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(buf, format="JPEG", quality=95)
     return buf.getvalue()
-
-
-def png_header_only(w: int, h: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-        + chunk(b"IEND", b"")
-    )
-
 
 def row(image: str | None = "bad.jpg", q: str = "<image>\nQ", a: str = "A", rid: str = "bad") -> dict:
     return {"id": rid, **({"image": image} if image else {}), "conversations": conv(q, a)}

@@ -7,11 +7,11 @@ import io
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
+
+from tests.data.data_helpers import png_header_only  # noqa: F401 (re-exported for the robustness tests)
 
 REPO = Path(__file__).resolve().parents[2]
 LEFTOVER_MARKS = (".tmp-", ".work-", ".old-")
@@ -23,20 +23,6 @@ def png(size: tuple[int, int] = (16, 16)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, (200, 30, 40)).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def png_header_only(w: int, h: int) -> bytes:
-    """A tiny PNG whose header claims w x h pixels: a decompression bomb as far as a reader can tell."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-        + chunk(b"IEND", b"")
-    )
 
 
 def leftovers(folder: Path) -> list[str]:
