@@ -69,7 +69,7 @@ class TrainConfig:
     log_every_steps: int = 10
     overwrite: bool = False
     max_train_samples: int = 0  # 0 = all
-    pack_turns: int = 1  # > 1: rows sharing an image train as one multi-turn sample of up to this many turns
+    pack_turns: int = 1  # > 1: up to this many rows sharing an image train as one sample (image encoded once, rows kept apart)
     # Engine (training/loop.py): checkpoints, resume, evaluation, logging, memory, objective extras.
     save_every_steps: int = 0  # > 0: checkpoint every N optimizer steps (SIGINT/SIGTERM always checkpoint)
     keep_last_checkpoints: int = 2  # checkpoints kept in RUN/checkpoints (older ones are deleted); 0 = all

@@ -16,6 +16,12 @@ IGNORE_INDEX = -100
 class Encoded:
     input_ids: list[int]  # <image> already expanded to num_image_tokens copies
     labels: list[int]  # IGNORE_INDEX everywhere except assistant answers (and their end-of-turn token)
+    # Packed samples only: 0 = the shared image prefix, k = the k-th conversation (sees the prefix and itself only)
+    segment_ids: list[int] | None = None
+
+    def truncated(self, max_length: int) -> Encoded:
+        cut = (lambda xs: xs[:max_length] if xs is not None else None)
+        return Encoded(self.input_ids[:max_length], self.labels[:max_length], cut(self.segment_ids))
 
 
 def render(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageOps
 
-from vitcli.data.chat import IGNORE_INDEX, encode_conversation
+from vitcli.data.chat import IGNORE_INDEX, Encoded, encode_conversation
 from vitcli.data.records import IMAGE_TOKEN
 
 
@@ -22,47 +22,68 @@ def open_image(data: Any) -> Image.Image:
     return ImageOps.exif_transpose(img).convert("RGB")
 
 
-def pack_by_image(rows: Any, max_turns: int, seed: int) -> list[tuple[int, list[dict[str, str]]]]:
-    """Group rows that share an image into multi-turn conversations (as LLaVA-1.5 does with VQA data), so the
-    image is encoded once per group. Turn order is shuffled (seeded); groups hold at most `max_turns` rows.
-    Returns (row index whose image to use, messages) per packed sample."""
+def group_by_image(rows: Any, max_turns: int) -> list[list[int]]:
+    """Row indices grouped by identical image bytes, at most `max_turns` rows per group (text-only rows alone)."""
     import hashlib
 
     groups: dict[bytes, list[int]] = {}
     for i, cell in enumerate(rows["image"]):
         key = hashlib.sha1(cell["bytes"]).digest() if cell else f"text-{i}".encode()
         groups.setdefault(key, []).append(i)
-    rng = random.Random(seed)
-    all_messages = rows["messages"]
-    packed = []
-    for members in groups.values():
-        rng.shuffle(members)  # every task must appear as the first turn too: evaluation asks single-turn
-        for start in range(0, len(members), max_turns):
-            chunk = members[start:start + max_turns]
-            messages: list[dict[str, str]] = []
-            for n, i in enumerate(chunk):
-                for m in all_messages[i]:
-                    content = m["content"]
-                    if n > 0 and m["role"] == "user":
-                        content = content.replace(IMAGE_TOKEN + "\n", "").replace(IMAGE_TOKEN, "")
-                    messages.append({"role": m["role"], "content": content})
-            packed.append((chunk[0], messages))
-    return packed
+    return [members[s:s + max_turns] for members in groups.values() for s in range(0, len(members), max_turns)]
+
+
+def share_prefix(encs: list[Encoded], image_token_id: int, num_image_tokens: int) -> Encoded | None:
+    """One packed sample from conversations about the same image: their common prefix (template + image tokens)
+    once, then each conversation's remainder as its own segment. With the segment mask (Collator) every answer
+    sees exactly what it would see alone, at the same positions, so the loss equals the separate samples' loss
+    while the image is encoded once. None when the prefix would not hold the whole image (or any answer)."""
+    n = min(len(e.input_ids) for e in encs)
+    first = encs[0].input_ids
+    p = next((i for i in range(n) if any(e.input_ids[i] != first[i] for e in encs)), n)
+    prefix = first[:p]
+    if prefix.count(image_token_id) != num_image_tokens or any(x != IGNORE_INDEX for x in encs[0].labels[:p]):
+        return None
+    ids, labels, segments = list(prefix), [IGNORE_INDEX] * p, [0] * p
+    for k, e in enumerate(encs, start=1):
+        ids += e.input_ids[p:]
+        labels += e.labels[p:]
+        segments += [k] * (len(e.input_ids) - p)
+    return Encoded(ids, labels, segments)
+
+
+def position_ids_of(segment_ids: list[int]) -> list[int]:
+    """Positions restart after the shared prefix for every segment: each conversation sits where it would alone."""
+    prefix = segment_ids.count(0)
+    pos, seen = [], {}
+    for i, s in enumerate(segment_ids):
+        if s == 0:
+            pos.append(i)
+        else:
+            seen[s] = seen.get(s, 0) + 1
+            pos.append(prefix + seen[s] - 1)
+    return pos
 
 
 class ConversationDataset(torch.utils.data.Dataset):
     """Rows of a built dataset as (input_ids, labels, pixel_values); text is encoded up front to catch bad rows.
-    With `pack_turns > 1`, rows sharing an image become one multi-turn sample (see pack_by_image)."""
+    With `pack_turns > 1`, up to that many rows sharing an image become one sample that encodes the image once
+    and keeps the rows independent (see share_prefix); rows whose prefixes differ stay separate samples."""
 
-    def __init__(self, hf_split: Any, processor: Any, num_image_tokens: int, pack_turns: int = 1, seed: int = 0) -> None:
+    def __init__(self, hf_split: Any, processor: Any, num_image_tokens: int, pack_turns: int = 1) -> None:
         self.rows = hf_split.cast_column("image", hf_split.features["image"].__class__(decode=False))
         self.processor = processor
-        if pack_turns > 1:
-            samples = pack_by_image(self.rows, pack_turns, seed)
-        else:
-            samples = list(enumerate(self.rows["messages"]))
-        self.image_rows = [i for i, _ in samples]
-        self.encoded = [encode_conversation(processor.tokenizer, m, num_image_tokens) for _, m in samples]
+        tokenizer = processor.tokenizer
+        singles = [encode_conversation(tokenizer, m, num_image_tokens) for m in self.rows["messages"]]
+        self.image_rows, self.encoded = [], []
+        groups = group_by_image(self.rows, pack_turns) if pack_turns > 1 else [[i] for i in range(len(singles))]
+        image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+        for group in groups:
+            packed = share_prefix([singles[i] for i in group], image_token_id, num_image_tokens) if len(group) > 1 else None
+            pairs = [(group[0], packed)] if packed else [(i, singles[i]) for i in group]
+            for row, enc in pairs:
+                self.image_rows.append(row)
+                self.encoded.append(enc)
 
     def __len__(self) -> int:
         return len(self.encoded)
@@ -75,6 +96,8 @@ class ConversationDataset(torch.utils.data.Dataset):
         enc = self.encoded[i]
         image = self.rows[self.image_rows[i]]["image"]
         item = {"input_ids": enc.input_ids, "labels": enc.labels}
+        if enc.segment_ids is not None:
+            item["segment_ids"] = enc.segment_ids
         if image is not None:
             item["pixel_values"] = self.processor.image_processor(open_image(image), return_tensors="pt")["pixel_values"][0]
         return item
@@ -97,7 +120,25 @@ class Collator:
             labels[row, :n] = torch.tensor(x["labels"])
             mask[row, :n] = 1
         batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        if any("segment_ids" in x for x in items):
+            batch.update(segment_mask(items, width))
         pixels = [x["pixel_values"] for x in items if "pixel_values" in x]
         if pixels:
             batch["pixel_values"] = torch.stack(pixels)  # (N_images, C, H, W)
         return batch
+
+
+def segment_mask(items: list[dict[str, Any]], width: int) -> dict[str, torch.Tensor]:
+    """4D attention mask and position ids for packed samples: a token sees earlier tokens of its own segment and
+    the shared prefix (segment 0). Padding queries see segment 0 but not themselves (no empty row, and the mask's
+    diagonal is the padding mask)."""
+    seg = torch.full((len(items), width), -1, dtype=torch.long)  # (B, T); -1 = padding
+    pos = torch.zeros((len(items), width), dtype=torch.long)
+    for row, x in enumerate(items):
+        s = x.get("segment_ids") or [0] * len(x["input_ids"])
+        seg[row, :len(s)] = torch.tensor(s)
+        pos[row, :len(s)] = torch.tensor(position_ids_of(s))
+    q, k = seg.unsqueeze(2), seg.unsqueeze(1)  # (B, T, 1), (B, 1, T)
+    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    allowed = causal & (k >= 0) & ((k == 0) | (k == q))
+    return {"attention_mask": allowed.unsqueeze(1), "position_ids": pos}  # (B, 1, T, T), (B, T)

@@ -106,7 +106,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
         train_set, collator = CaptionDataset(train_rows, processor, cfg.max_length), CaptionCollator(tokenizer)
         samples, (eval_set, task_eval) = SampleReport(), (None, None)
     else:
-        train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor), cfg.pack_turns, cfg.seed)
+        train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor), cfg.pack_turns)
         collator = Collator(tokenizer.pad_token_id)
         samples = check_samples(train_set, cfg.max_length, image_token_id, cfg.skip_bad_samples)
         eval_set, task_eval = make_eval_data(cfg, data, processor, image_token_id)
@@ -219,7 +219,7 @@ def make_eval_data(cfg: TrainConfig, data: Any, processor: Any, image_token_id: 
     rows = data["validation"]
     if cfg.eval_max_samples:
         rows = rows.select(range(min(cfg.eval_max_samples * 4, len(rows))))
-    eval_set = ConversationDataset(rows, processor, count_image_tokens(processor), 1, cfg.seed)
+    eval_set = ConversationDataset(rows, processor, count_image_tokens(processor))
     check_samples(eval_set, cfg.max_length, image_token_id, skip_bad=True, split="validation")
     return eval_set, TaskEval(rows, processor, cfg.eval_max_samples, cfg.per_device_batch_size)
 

@@ -48,7 +48,7 @@ def check_samples(dataset: Any, max_length: int, image_token_id: int, skip_bad: 
             continue
         if max_length > 0 and len(enc.input_ids) > max_length:
             report.num_truncated += 1
-            enc = Encoded(enc.input_ids[:max_length], enc.labels[:max_length])
+            enc = enc.truncated(max_length)
         keep.append((i, enc))
     if report.num_bad and not skip_bad:
         summary = ", ".join(f"{n} {r}" for r, n in report.reasons.items())

@@ -1,0 +1,74 @@
+"""Shared-image packing: rows about one image train as one sample that encodes the image once, yet every answer
+sees exactly what it would see alone (same tokens, same positions), so the loss is the separate samples' loss."""
+
+from __future__ import annotations
+
+import torch
+
+from vitcli.config import build_train_config
+from vitcli.data.build import load_built_dataset
+from vitcli.data.chat import IGNORE_INDEX
+from vitcli.modeling.compose import compose_model
+from vitcli.training.collate import Collator, ConversationDataset, position_ids_of
+from vitcli.training.loop import count_image_tokens
+
+
+def _model_and_sets(tiny_dataset):
+    cfg = build_train_config("test", None, [], {"data": str(tiny_dataset), "output": "unused"})
+    rows = load_built_dataset(str(tiny_dataset))["train"]
+    torch.manual_seed(0)
+    model, processor = compose_model(cfg.model, (m["content"] for conv in rows["messages"] for m in conv))
+    n_img = count_image_tokens(processor)
+    return model.eval(), processor, ConversationDataset(rows, processor, n_img, 5), ConversationDataset(rows, processor, n_img)
+
+
+def _token_losses(model, batch) -> torch.Tensor:
+    """Sum of per-token cross entropies over labelled tokens, one value per sample."""
+    with torch.no_grad():
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
+    shift, target = logits[:, :-1], batch["labels"][:, 1:]
+    ce = torch.nn.functional.cross_entropy(shift.transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="none")
+    return ce.sum(1)
+
+
+def test_packed_loss_equals_separate_rows(tiny_dataset):
+    model, processor, packed, singles = _model_and_sets(tiny_dataset)
+    assert len(packed) == 24 and len(singles) == 24 * 5  # one sample per scene instead of five
+    collate = Collator(processor.tokenizer.pad_token_id)
+    for i in (0, 7):  # a packed sample against the five separate rows it came from
+        row = packed.image_rows[i]
+        group = [j for j in range(len(singles)) if singles.rows[singles.image_rows[j]]["image"] == singles.rows[row]["image"]]
+        assert len(group) == 5
+        together = _token_losses(model, collate([packed[i], packed[(i + 1) % len(packed)]]))[0]
+        apart = _token_losses(model, collate([singles[j] for j in group])).sum()
+        assert torch.allclose(together, apart, rtol=1e-4), (together, apart)
+        labelled = sum(x != IGNORE_INDEX for x in packed[i]["labels"])
+        assert labelled == sum(x != IGNORE_INDEX for j in group for x in singles[j]["labels"])
+
+
+def test_segment_mask_hides_other_rows_and_padding():
+    collate = Collator(pad_token_id=0)
+    batch = collate([{"input_ids": [5, 6, 7, 8, 9], "labels": [IGNORE_INDEX] * 5, "segment_ids": [0, 0, 1, 2, 2]},
+                     {"input_ids": [5, 6], "labels": [IGNORE_INDEX] * 2}])
+    mask, pos = batch["attention_mask"][:, 0], batch["position_ids"]
+    assert mask.shape == (2, 5, 5) and mask.dtype == torch.bool
+    assert mask[0, 3].tolist() == [True, True, False, True, False]  # segment 2 sees the prefix, not segment 1
+    assert mask[0, 2].tolist() == [True, True, True, False, False]
+    assert pos[0].tolist() == [0, 1, 2, 2, 3] and pos[1].tolist() == [0, 1, 0, 0, 0]
+    assert mask[1, 1].tolist() == [True, True, False, False, False]  # unpacked: plain causal
+    assert mask[1, 3].tolist() == [True, True, False, False, False]  # padding query: real tokens, never empty
+    assert mask[1].diagonal().tolist() == [True, True, False, False, False]  # diagonal = padding mask
+    assert position_ids_of([0, 0, 0, 1, 1, 2]) == [0, 1, 2, 3, 4, 3]
+
+
+def test_rows_with_different_prefixes_stay_separate(tiny_dataset):
+    from datasets import Dataset
+
+    rows = load_built_dataset(str(tiny_dataset))["train"].select(range(5)).to_list()
+    rows[1]["messages"] = [{"role": "user", "content": "Look first.\n<image>\nWhat is it?"},
+                           {"role": "assistant", "content": "a shape"}]  # image after text: no shared image prefix
+    _, processor, _, _ = _model_and_sets(tiny_dataset)
+    feats = load_built_dataset(str(tiny_dataset))["train"].features
+    ds = ConversationDataset(Dataset.from_list(rows, features=feats), processor, count_image_tokens(processor), 5)
+    lengths = sorted(sum(x != IGNORE_INDEX for x in e.labels) > 0 for e in ds.encoded)
+    assert len(ds) == 5 and all(e.segment_ids is None for e in ds.encoded) and all(lengths)
