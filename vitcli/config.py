@@ -24,6 +24,7 @@ class ModelConfig:
     llm: str | None = None  # pretrained causal LM (hub id, dir or .gguf); None = random LM from the sizes below
     projector: str = "mlp2x_gelu"  # linear | mlp2x_gelu
     vision_type: str = "siglip"  # random tower family: siglip (plain ViT) | swin (windowed, hierarchical ViT)
+    vision_position_init: str = "sincos"  # random siglip tower: sincos (2D sine-cosine start) | random
     vision_feature_layer: int = -1
     vision_feature_select_strategy: str = "full"  # full | default (drop CLS)
     image_size: int = 64
@@ -69,6 +70,7 @@ class TrainConfig:
     log_every_steps: int = 10
     overwrite: bool = False
     max_train_samples: int = 0  # 0 = all
+    loss_reduction: str = "token"  # token | turn (every answer weighs the same) | sqrt (see training/answer_loss.py)
     pack_turns: int = 1  # > 1: up to this many rows sharing an image train as one sample (image encoded once, rows kept apart)
     # Engine (training/loop.py): checkpoints, resume, evaluation, logging, memory, objective extras.
     save_every_steps: int = 0  # > 0: checkpoint every N optimizer steps (SIGINT/SIGTERM always checkpoint)

@@ -107,3 +107,16 @@ def test_bad_input_is_one_line_with_hint(args, message, hint, tmp_path, tiny_dat
     if hint:
         assert any(line.startswith("Hint: ") and hint in line for line in err.splitlines())
     assert not (tmp_path / "run").exists()
+
+
+def test_cli_start_up_imports_no_torch():
+    """Every command (and --help) starts fast: the heavy libraries load only inside the command that needs them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    code = "import sys, vitcli.cli.app; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.split() == ["False", "False"]

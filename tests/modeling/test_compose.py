@@ -101,3 +101,21 @@ def test_bad_inputs_fail_loudly(tmp_path, tiny_llama):
         compose_model(ModelConfig(model=str(tmp_path)), [])  # a folder without config.json
     with pytest.raises(ConfigError):
         compose_model(ModelConfig(model=str(tmp_path), llm=str(tiny_llama)), [])
+
+
+def test_random_tower_starts_with_2d_sincos_positions():
+    from vitcli.modeling.compose import sincos_2d_
+
+    cfg = dict(image_size=32, patch_size=8, vision_hidden_size=32, vision_num_layers=1, vision_num_heads=2)
+    model, _ = compose_model(ModelConfig(**cfg), ["a red circle"])
+    pos = model.model.vision_tower.embeddings.position_embedding.weight.detach()  # (16 patches, 32)
+    assert pos.shape == (16, 32)
+    rows, cols = pos[:, :16].reshape(4, 4, 16), pos[:, 16:].reshape(4, 4, 16)
+    assert torch.equal(rows[:, 0], rows[:, 3]) and torch.equal(cols[0], cols[3])  # row code ignores the column
+    assert not torch.equal(rows[0, 0], rows[1, 0]) and not torch.equal(cols[0, 0], cols[0, 1])
+    random_model, _ = compose_model(ModelConfig(**cfg, vision_position_init="random"), ["a red circle"])
+    other = random_model.model.vision_tower.embeddings.position_embedding.weight.detach()
+    assert not torch.equal(other[:, :16].reshape(4, 4, 16)[:, 0], other[:, :16].reshape(4, 4, 16)[:, 3])
+    odd = torch.zeros(15, 32)
+    sincos_2d_(odd)  # not a square grid: left as it was
+    assert not odd.any()

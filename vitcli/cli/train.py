@@ -6,7 +6,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from transformers import TrainerCallback
 
 from vitcli.cli import output
 from vitcli.cli.options import ConfigFile, Device, Dtype, Json, Overwrite, Seed, Sets
@@ -16,34 +15,39 @@ HELP = """Train a vision-language model on a built dataset.
 Example: vitcli train --data data/shapes --output runs/shapes --preset tiny"""
 
 
-class ProgressCallback(TrainerCallback):
-    """A rich progress bar on stderr with loss, rate and ETA (silent when stderr is not a terminal)."""
+def progress_callback() -> Any:
+    """A rich progress bar on stderr with loss, rate and ETA (silent when stderr is not a terminal). Built on
+    demand: importing transformers at CLI start-up would slow every command, --help included."""
+    from transformers import TrainerCallback
 
-    def __init__(self) -> None:
-        self._ctx: Any = None
-        self._update: Any = None
-        self._loss = float("nan")
-        self._start = 0.0
+    class ProgressCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self._ctx: Any = None
+            self._update: Any = None
+            self._loss = float("nan")
+            self._start = 0.0
 
-    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
-        if state.is_world_process_zero:
-            self._ctx = output.progress_bar("training", state.max_steps)
-            self._update = self._ctx.__enter__()
-            self._start = time.perf_counter()
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+            if state.is_world_process_zero:
+                self._ctx = output.progress_bar("training", state.max_steps)
+                self._update = self._ctx.__enter__()
+                self._start = time.perf_counter()
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-        if logs and "loss" in logs:
-            self._loss = float(logs["loss"])
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+            if logs and "loss" in logs:
+                self._loss = float(logs["loss"])
 
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
-        if self._update:
-            rate = state.global_step / max(time.perf_counter() - self._start, 1e-9)
-            self._update(1, info=f"loss {self._loss:.4f}  {rate:.2f} step/s")
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            if self._update:
+                rate = state.global_step / max(time.perf_counter() - self._start, 1e-9)
+                self._update(1, info=f"loss {self._loss:.4f}  {rate:.2f} step/s")
 
-    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
-        if self._ctx:
-            self._ctx.__exit__(None, None, None)
-            self._ctx = self._update = None
+        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            if self._ctx:
+                self._ctx.__exit__(None, None, None)
+                self._ctx = self._update = None
+
+    return ProgressCallback()
 
 
 def _is_main_process() -> bool:
@@ -132,7 +136,7 @@ def train_command(
              "lora_r": lora_r, "lora_alpha": lora_alpha}
     cfg = build_train_config(preset, config, sets or [], flags)
     output.quiet_libraries()
-    result = train(cfg, callbacks=[ProgressCallback()], notify=_notify)
+    result = train(cfg, callbacks=[progress_callback()], notify=_notify)
     if not _is_main_process():
         return  # under torchrun / accelerate launch, one result on stdout, from rank 0
     if as_json:

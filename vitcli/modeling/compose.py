@@ -46,6 +46,28 @@ def build_word_tokenizer(texts: Iterable[str], min_count: int = 1):
     return tok
 
 
+def sincos_2d_(weight) -> None:
+    """Fill (grid*grid, D) position embeddings with fixed 2D sine-cosine codes (MAE-style: half the channels
+    encode the row, half the column), so a random tower starts knowing where each patch is; they still train."""
+    import math
+
+    import torch
+
+    n, dim = weight.shape
+    grid = math.isqrt(n)
+    if grid * grid != n or dim % 4:
+        return
+    freqs = 1.0 / 100 ** (torch.arange(dim // 4, dtype=torch.float32) / (dim // 4))  # (D/4,)
+    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+
+    def code(axis):  # (n,) -> (n, D/2)
+        angles = axis.reshape(-1, 1).float() * freqs
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+    with torch.no_grad():
+        weight.copy_(torch.cat([code(rows), code(cols)], dim=1).to(weight.dtype))
+
+
 def compose_tiny(cfg: ModelConfig, tokenizer):
     """A randomly initialised SigLIP-style tower + MLP projector + Llama-style LM, sized by `cfg`."""
     from transformers import LlavaConfig, LlavaForConditionalGeneration
@@ -58,6 +80,8 @@ def compose_tiny(cfg: ModelConfig, tokenizer):
         vision_feature_layer=cfg.vision_feature_layer,
         vision_feature_select_strategy=cfg.vision_feature_select_strategy, tie_word_embeddings=True)
     model = LlavaForConditionalGeneration(config)
+    if cfg.vision_type == "siglip" and cfg.vision_position_init == "sincos":
+        sincos_2d_(model.model.vision_tower.embeddings.position_embedding.weight)
     gen = model.generation_config
     gen.eos_token_id, gen.pad_token_id, gen.bos_token_id = tokenizer.eos_token_id, tokenizer.pad_token_id, None
     gen.do_sample, gen.max_new_tokens = False, 32
@@ -125,6 +149,8 @@ def compose_model(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, An
         return compose_encoder_decoder(cfg, train_texts)
     if cfg.arch != "llava":
         raise ConfigError(f"unknown arch '{cfg.arch}'", "use llava or encoder-decoder")
+    if cfg.vision_position_init not in ("sincos", "random"):
+        raise ConfigError(f"unknown model.vision_position_init '{cfg.vision_position_init}'", "use sincos or random")
     if cfg.projector not in PROJECTORS:
         raise ConfigError(f"unknown projector '{cfg.projector}'", f"choose one of: {', '.join(PROJECTORS)}")
     if cfg.model:

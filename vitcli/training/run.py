@@ -57,6 +57,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
     from vitcli.modeling.compose import compose_model
     from vitcli.modeling.freeze import TRAINABLE_FILE, merge_lora, prepare_model
     from vitcli.runtime.device import resolve_device, resolve_dtype, seed_everything
+    from vitcli.training.answer_loss import REDUCTIONS, answer_loss_func
     from vitcli.training.collate import Collator, ConversationDataset
     from vitcli.training.interrupt import StopOnSignal
     from vitcli.training.loop import (
@@ -74,6 +75,8 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
     out = Path(cfg.output or "")
     if not cfg.output:
         raise ConfigError("no output directory given", "pass --output RUN_DIR")
+    if cfg.loss_reduction not in REDUCTIONS:
+        raise ConfigError(f"unknown loss_reduction '{cfg.loss_reduction}'", f"choose one of: {', '.join(REDUCTIONS)}")
     resuming = cfg.resume or bool(cfg.resume_from)
     if not resuming:
         check_output_free(out, cfg.overwrite, "--output")
@@ -130,6 +133,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
         model=model, args=args, train_dataset=train_set, eval_dataset=eval_set, lr_by_part=lr_by_part,
         data_collator=collator, contrastive_weight=cfg.contrastive_weight,
         contrastive_temperature=cfg.contrastive_temperature, task_eval=task_eval,
+        compute_loss_func=answer_loss_func(cfg.loss_reduction),
         callbacks=[logger, stop, *(tensorboard_callback(cfg, out) if main else []), *(callbacks or [])])
     trainer.remove_callback(PrinterCallback)  # stdout is for results; progress goes through our callbacks
 
