@@ -30,7 +30,6 @@ class SyntheticConfig:
     num_test: int = 200
     image_size: int = 48  # the tiny preset reads 48 px images as 6x6 patches of 8 px
     with_sizes: bool = False  # shapes drawn small or large, and captions say so
-    question_rounds: int = 1  # each round asks one colour, count, existence and position question (repeats dropped)
 
 
 @dataclass(frozen=True)
@@ -162,11 +161,7 @@ def generate_synthetic(cfg: SyntheticConfig) -> dict[str, list[Record]]:
             records.append(Record(id=f"{base}-cap", image=png, task="caption", source=src, references=refs,
                                   messages=[{"role": "user", "content": f"<image>\n{CAPTION_PROMPT}"},
                                             {"role": "assistant", "content": refs[0]}]))
-            questions = {}
-            for _ in range(cfg.question_rounds):
-                for q in ask_questions(shapes, rng):
-                    questions.setdefault(q[0], q)
-            for j, (q, a, atype, qtype) in enumerate(questions.values()):
+            for j, (q, a, atype, qtype) in enumerate(ask_questions(shapes, rng)):
                 records.append(Record(
                     id=f"{base}-q{j}", image=png, task="vqa", source=src,
                     answers=human_answers(a, rng, _distractors(atype, a)), answer_type=atype, question_type=qtype,
