@@ -61,14 +61,21 @@ def test_segment_mask_hides_other_rows_and_padding():
     assert position_ids_of([0, 0, 0, 1, 1, 2]) == [0, 1, 2, 3, 4, 3]
 
 
-def test_rows_with_different_prefixes_stay_separate(tiny_dataset):
+def test_rows_without_the_shared_image_prefix_or_over_max_length_stay_apart(tiny_dataset):
     from datasets import Dataset
 
-    rows = load_built_dataset(str(tiny_dataset))["train"].select(range(5)).to_list()
+    split = load_built_dataset(str(tiny_dataset))["train"]
+    rows = split.select(range(5)).to_list()  # one scene: its caption and four questions
     rows[1]["messages"] = [{"role": "user", "content": "Look first.\n<image>\nWhat is it?"},
                            {"role": "assistant", "content": "a shape"}]  # image after text: no shared image prefix
     _, processor, _, _ = _model_and_sets(tiny_dataset)
-    feats = load_built_dataset(str(tiny_dataset))["train"].features
-    ds = ConversationDataset(Dataset.from_list(rows, features=feats), processor, count_image_tokens(processor), 5)
-    lengths = sorted(sum(x != IGNORE_INDEX for x in e.labels) > 0 for e in ds.encoded)
-    assert len(ds) == 5 and all(e.segment_ids is None for e in ds.encoded) and all(lengths)
+    n_img = count_image_tokens(processor)
+    ds = ConversationDataset(Dataset.from_list(rows, features=split.features), processor, n_img, 5)
+    assert [e.segment_ids is None for e in ds.encoded] == [True, True, False]  # rows 0 and 1 alone, 2-4 packed
+    assert ds.image_rows == [0, 1, 2] and max(ds.encoded[2].segment_ids) == 3
+    whole = ConversationDataset(split.select(range(5)), processor, n_img, 5)
+    limit = len(whole.encoded[0].input_ids) - 1  # one token short of the full pack
+    capped = ConversationDataset(split.select(range(5)), processor, n_img, 5, max_length=limit)
+    assert len(capped) == 2 and all(len(e.input_ids) <= limit for e in capped.encoded)
+    assert sum(x != IGNORE_INDEX for e in capped.encoded for x in e.labels) == \
+        sum(x != IGNORE_INDEX for x in whole.encoded[0].labels)  # nothing lost, just split

@@ -68,9 +68,11 @@ def position_ids_of(segment_ids: list[int]) -> list[int]:
 class ConversationDataset(torch.utils.data.Dataset):
     """Rows of a built dataset as (input_ids, labels, pixel_values); text is encoded up front to catch bad rows.
     With `pack_turns > 1`, up to that many rows sharing an image become one sample that encodes the image once
-    and keeps the rows independent (see share_prefix); rows whose prefixes differ stay separate samples."""
+    and keeps the rows independent (see share_prefix); a pack stops before it would exceed `max_length`, and rows
+    whose prefixes differ stay separate samples."""
 
-    def __init__(self, hf_split: Any, processor: Any, num_image_tokens: int, pack_turns: int = 1) -> None:
+    def __init__(self, hf_split: Any, processor: Any, num_image_tokens: int, pack_turns: int = 1,
+                 max_length: int = 0) -> None:
         self.rows = hf_split.cast_column("image", hf_split.features["image"].__class__(decode=False))
         self.processor = processor
         tokenizer = processor.tokenizer
@@ -79,11 +81,19 @@ class ConversationDataset(torch.utils.data.Dataset):
         groups = group_by_image(self.rows, pack_turns) if pack_turns > 1 else [[i] for i in range(len(singles))]
         image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
         for group in groups:
-            packed = share_prefix([singles[i] for i in group], image_token_id, num_image_tokens) if len(group) > 1 else None
-            pairs = [(group[0], packed)] if packed else [(i, singles[i]) for i in group]
-            for row, enc in pairs:
-                self.image_rows.append(row)
-                self.encoded.append(enc)
+            while group:
+                take, packed = len(group), None
+                while take > 1:
+                    packed = share_prefix([singles[i] for i in group[:take]], image_token_id, num_image_tokens)
+                    if packed is None:  # no shared image prefix: the first row goes alone, the rest try again
+                        take = 1
+                    elif max_length and len(packed.input_ids) > max_length:
+                        take, packed = take - 1, None
+                    else:
+                        break
+                self.image_rows.append(group[0])
+                self.encoded.append(packed or singles[group[0]])
+                group = group[take:]
 
     def __len__(self) -> int:
         return len(self.encoded)

@@ -109,7 +109,8 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
         train_set, collator = CaptionDataset(train_rows, processor, cfg.max_length), CaptionCollator(tokenizer)
         samples, (eval_set, task_eval) = SampleReport(), (None, None)
     else:
-        train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor), cfg.pack_turns)
+        train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor), cfg.pack_turns,
+                                       cfg.max_length)
         collator = Collator(tokenizer.pad_token_id)
         samples = check_samples(train_set, cfg.max_length, image_token_id, cfg.skip_bad_samples)
         eval_set, task_eval = make_eval_data(cfg, data, processor, image_token_id)
