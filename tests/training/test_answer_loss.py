@@ -19,7 +19,8 @@ def test_weights_per_answer_run():
     assert answer_weights(labels, "token").tolist() == [[0, 1, 1, 1, 1, 0, 1, 0], [0, 0, 1, 1, 0, 0, 0, 0]]
     assert answer_weights(labels, "turn").tolist() == [[0, .25, .25, .25, .25, 0, 1, 0], [0, 0, .5, .5, 0, 0, 0, 0]]
     sq = answer_weights(labels, "sqrt")
-    assert torch.allclose(sq[0, 1:5], torch.full((4,), 0.5)) and sq[0, 6] == 1 and torch.allclose(sq[1, 2], torch.tensor(0.5 ** 0.5))
+    assert torch.allclose(sq[0, 1:5], torch.full((4,), 0.5)) and sq[0, 6] == 1
+    assert torch.allclose(sq[1, 2], torch.tensor(0.5 ** 0.5))
     wrap = torch.tensor([[X, 1, 2], [3, 4, X]])  # an answer ending one row and one starting the next stay apart
     assert answer_weights(wrap, "turn").tolist() == [[0, .5, .5], [.5, .5, 0]]
 
@@ -43,7 +44,8 @@ def test_turn_loss_is_the_mean_of_per_answer_means():
 
 def test_training_with_turn_reduction(tiny_dataset, tmp_path):
     cfg = build_train_config("test", None, ["loss_reduction=turn", "pack_turns=5"],
-                             {"data": str(tiny_dataset), "output": str(tmp_path / "run"), "max_steps": 3, "device": "cpu"})
+                             {"data": str(tiny_dataset), "output": str(tmp_path / "run"), "max_steps": 3,
+                              "device": "cpu"})
     result = train(cfg)
     assert result.global_step == 3 and result.final_loss > 0
     bad = build_train_config("test", None, ["loss_reduction=mean"], {"data": str(tiny_dataset),

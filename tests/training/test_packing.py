@@ -19,7 +19,8 @@ def _model_and_sets(tiny_dataset):
     torch.manual_seed(0)
     model, processor = compose_model(cfg.model, (m["content"] for conv in rows["messages"] for m in conv))
     n_img = count_image_tokens(processor)
-    return model.eval(), processor, ConversationDataset(rows, processor, n_img, 5), ConversationDataset(rows, processor, n_img)
+    packed, singles = ConversationDataset(rows, processor, n_img, 5), ConversationDataset(rows, processor, n_img)
+    return model.eval(), processor, packed, singles
 
 
 def _token_losses(model, batch) -> torch.Tensor:
@@ -37,7 +38,8 @@ def test_packed_loss_equals_separate_rows(tiny_dataset):
     collate = Collator(processor.tokenizer.pad_token_id)
     for i in (0, 7):  # a packed sample against the five separate rows it came from
         row = packed.image_rows[i]
-        group = [j for j in range(len(singles)) if singles.rows[singles.image_rows[j]]["image"] == singles.rows[row]["image"]]
+        image = singles.rows[row]["image"]
+        group = [j for j in range(len(singles)) if singles.rows[singles.image_rows[j]]["image"] == image]
         assert len(group) == 5
         together = _token_losses(model, collate([packed[i], packed[(i + 1) % len(packed)]]))[0]
         apart = _token_losses(model, collate([singles[j] for j in group])).sum()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import random
 from typing import Any
 
 import torch
@@ -109,7 +108,8 @@ class ConversationDataset(torch.utils.data.Dataset):
         if enc.segment_ids is not None:
             item["segment_ids"] = enc.segment_ids
         if image is not None:
-            item["pixel_values"] = self.processor.image_processor(open_image(image), return_tensors="pt")["pixel_values"][0]
+            pixels = self.processor.image_processor(open_image(image), return_tensors="pt")["pixel_values"]
+            item["pixel_values"] = pixels[0]
         return item
 
 
