@@ -86,7 +86,7 @@ def bare_loop(cfg, sync) -> tuple[float, int, int]:  # noqa: ANN001
     model, processor = compose_model(cfg.model, texts)
     device = torch.device(cfg.device)
     model.to(device).train()
-    dataset = ConversationDataset(rows, processor, count_image_tokens(processor), cfg.pack_turns, cfg.seed)
+    dataset = ConversationDataset(rows, processor, count_image_tokens(processor), cfg.pack_turns, cfg.max_length)
     check_samples(dataset, cfg.max_length, processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), False)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.per_device_batch_size, shuffle=True,
                                          collate_fn=Collator(processor.tokenizer.pad_token_id), drop_last=True)
