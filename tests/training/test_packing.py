@@ -3,6 +3,7 @@ sees exactly what it would see alone (same tokens, same positions), so the loss 
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from vitcli.config import build_train_config
@@ -32,10 +33,12 @@ def _token_losses(model, batch) -> torch.Tensor:
     return ce.sum(1)
 
 
-def test_packed_loss_equals_separate_rows(tiny_dataset):
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_packed_loss_equals_separate_rows(tiny_dataset, attention):
     model, processor, packed, singles = _model_and_sets(tiny_dataset)
+    model.set_attn_implementation(attention)
     assert len(packed) == 24 and len(singles) == 24 * 5  # one sample per scene instead of five
-    collate = Collator(processor.tokenizer.pad_token_id)
+    collate = Collator(processor.tokenizer.pad_token_id, additive_mask=attention == "eager")
     for i in (0, 7):  # a packed sample against the five separate rows it came from
         row = packed.image_rows[i]
         image = singles.rows[row]["image"]

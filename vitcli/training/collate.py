@@ -114,10 +114,12 @@ class ConversationDataset(torch.utils.data.Dataset):
 
 
 class Collator:
-    """Right-pad ids (pad id) and labels (-100), build the attention mask, stack pixel values."""
+    """Right-pad ids (pad id) and labels (-100), build the attention mask, stack pixel values. Packed samples get a
+    4D segment mask: boolean for SDPA, additive floats (0 / min) for eager attention, which adds it to the scores."""
 
-    def __init__(self, pad_token_id: int) -> None:
+    def __init__(self, pad_token_id: int, additive_mask: bool = False) -> None:
         self.pad_token_id = pad_token_id
+        self.additive_mask = additive_mask
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         width = max(len(x["input_ids"]) for x in items)
@@ -131,14 +133,14 @@ class Collator:
             mask[row, :n] = 1
         batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
         if any("segment_ids" in x for x in items):
-            batch.update(segment_mask(items, width))
+            batch.update(segment_mask(items, width, self.additive_mask))
         pixels = [x["pixel_values"] for x in items if "pixel_values" in x]
         if pixels:
             batch["pixel_values"] = torch.stack(pixels)  # (N_images, C, H, W)
         return batch
 
 
-def segment_mask(items: list[dict[str, Any]], width: int) -> dict[str, torch.Tensor]:
+def segment_mask(items: list[dict[str, Any]], width: int, additive: bool = False) -> dict[str, torch.Tensor]:
     """4D attention mask and position ids for packed samples: a token sees earlier tokens of its own segment and
     the shared prefix (segment 0). Padding queries see segment 0 but not themselves (no empty row, and the mask's
     diagonal is the padding mask)."""
@@ -151,4 +153,7 @@ def segment_mask(items: list[dict[str, Any]], width: int) -> dict[str, torch.Ten
     q, k = seg.unsqueeze(2), seg.unsqueeze(1)  # (B, T, 1), (B, 1, T)
     causal = torch.ones(width, width, dtype=torch.bool).tril()
     allowed = causal & (k >= 0) & ((k == 0) | (k == q))
-    return {"attention_mask": allowed.unsqueeze(1), "position_ids": pos}  # (B, 1, T, T), (B, T)
+    mask = allowed.unsqueeze(1)  # (B, 1, T, T)
+    if additive:
+        mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)
+    return {"attention_mask": mask, "position_ids": pos}

@@ -37,6 +37,7 @@ def contrastive_loss(outputs, inputs: dict[str, torch.Tensor], image_token_id: i
     mask = inputs.get("attention_mask", torch.ones_like(inputs["input_ids"]))
     if mask.ndim == 4:  # packed samples (collate.segment_mask): the diagonal is the padding mask
         mask = mask[:, 0].diagonal(dim1=1, dim2=2)
+        mask = mask == 0 if mask.is_floating_point() else mask  # additive masks: 0 = attended
     img, txt = pooled_pairs(embeds, inputs["input_ids"], mask, image_token_id)
     if len(img) < 2:
         return embeds.sum() * 0.0

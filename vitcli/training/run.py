@@ -111,7 +111,11 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
     else:
         train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor), cfg.pack_turns,
                                        cfg.max_length)
-        collator = Collator(tokenizer.pad_token_id)
+        attention = getattr(getattr(model.config, "text_config", model.config), "_attn_implementation", None) or "sdpa"
+        if cfg.pack_turns > 1 and attention not in ("sdpa", "eager"):
+            raise ConfigError(f"pack_turns > 1 needs a 4D attention mask, which {attention} attention does not take",
+                              "use --set pack_turns=1, or load the LM with sdpa or eager attention")
+        collator = Collator(tokenizer.pad_token_id, additive_mask=attention == "eager")
         samples = check_samples(train_set, cfg.max_length, image_token_id, cfg.skip_bad_samples)
         eval_set, task_eval = make_eval_data(cfg, data, processor, image_token_id)
     if samples.num_skipped:
