@@ -36,6 +36,11 @@ def llava(ctx: dict, rows: list | dict, name: str = "llava.json") -> Path:
     return write_json(ctx["images"] / name if name == "in-root.json" else ctx["tmp"] / name, rows)
 
 
+def build_llava(ctx: dict, rows: list, *flags: str, root: Path | None = None) -> list:
+    """argv of `build-dataset llava ROWS --images ROOT --out OUT FLAGS...` (ROOT: the images fixture dir)."""
+    return [*B, "llava", llava(ctx, rows), "--images", root or ctx["images"], "--out", ctx["out"], *flags]
+
+
 def existing(ctx: dict) -> None:
     """Put something at the output path that a refused command must leave as it was."""
     out: Path = ctx["out"]
@@ -52,9 +57,7 @@ B = ["build-dataset"]
 
 CASES = [
     # build-dataset ---------------------------------------------------------------------------------------------
-    Case(
-        "llava missing file", lambda c: [*B, "llava", c["tmp"] / "nope.json", "--out", c["out"]], "not found"
-    ),
+    Case("llava missing file", lambda c: [*B, "llava", c["tmp"] / "nope.json", "--out", c["out"]], "not found"),
     Case(
         "llava top-level object",
         lambda c: [*B, "llava", llava(c, {"a": 1}), "--out", c["out"]],
@@ -62,87 +65,41 @@ CASES = [
     ),
     Case(
         "llava all rows malformed",
-        lambda c: [
-            *B,
-            "llava",
-            llava(c, [{"id": 1}, 5, {"conversations": []}]),
-            "--out",
-            c["out"],
-            "--images",
-            c["images"],
-        ],
+        lambda c: build_llava(c, [{"id": 1}, 5, {"conversations": []}]),
         "no rows kept",
     ),
     Case(
         "llava path escapes root (strict)",
-        lambda c: [
-            *B,
-            "llava",
-            llava(c, [{"id": "x", "image": "../outside.png", "conversations": conv()}]),
-            "--images",
-            c["images"] / "imgs",
-            "--out",
-            c["out"],
-            "--strict",
-        ],
+        lambda c: build_llava(
+            c, [{"id": "x", "image": "../outside.png", "conversations": conv()}], "--strict", root=c["images"] / "imgs"
+        ),
         "escapes image root",
     ),
     Case(
         "llava absolute path escapes root (strict)",
-        lambda c: [
-            *B,
-            "llava",
-            llava(c, [{"id": "x", "image": str(c["images"] / "outside.png"), "conversations": conv()}]),
-            "--images",
-            c["images"] / "imgs",
-            "--out",
-            c["out"],
+        lambda c: build_llava(
+            c,
+            [{"id": "x", "image": str(c["images"] / "outside.png"), "conversations": conv()}],
             "--strict",
-        ],
+            root=c["images"] / "imgs",
+        ),
         "escapes image root",
     ),
     Case(
         "llava decompression bomb (strict)",
-        lambda c: [
-            *B,
-            "llava",
-            llava(c, [{"id": "x", "image": "imgs/bomb.png", "conversations": conv()}]),
-            "--images",
-            c["images"],
-            "--out",
-            c["out"],
-            "--strict",
-        ],
+        lambda c: build_llava(c, [{"id": "x", "image": "imgs/bomb.png", "conversations": conv()}], "--strict"),
         "too large",
     ),
     Case(
         "llava --max-pixels cap (strict)",
-        lambda c: [
-            *B,
-            "llava",
-            llava(c, [{"id": "x", "image": IMG, "conversations": conv()}]),
-            "--images",
-            c["images"],
-            "--out",
-            c["out"],
-            "--strict",
-            "--max-pixels",
-            "100",
-        ],
+        lambda c: build_llava(
+            c, [{"id": "x", "image": IMG, "conversations": conv()}], "--strict", "--max-pixels", "100"
+        ),
         "too large",
     ),
     Case(
         "llava broken image (strict)",
-        lambda c: [
-            *B,
-            "llava",
-            llava(c, [{"id": "x", "image": "imgs/broken.png", "conversations": conv()}]),
-            "--images",
-            c["images"],
-            "--out",
-            c["out"],
-            "--strict",
-        ],
+        lambda c: build_llava(c, [{"id": "x", "image": "imgs/broken.png", "conversations": conv()}], "--strict"),
         "image unreadable",
     ),
     Case(
@@ -159,15 +116,7 @@ CASES = [
     ),
     Case(
         "llava --out exists",
-        lambda c: [
-            *B,
-            "llava",
-            llava(c, [{"id": "x", "image": IMG, "conversations": conv()}]),
-            "--images",
-            c["images"],
-            "--out",
-            c["out"],
-        ],
+        lambda c: build_llava(c, [{"id": "x", "image": IMG, "conversations": conv()}]),
         "already exists",
         setup=existing,
     ),
@@ -215,9 +164,7 @@ CASES = [
             *B,
             "vqav2",
             "--questions",
-            write_json(
-                c["tmp"] / "q.json", {"questions": [{"question_id": 1, "image_id": 3, "question": "What?"}]}
-            ),
+            write_json(c["tmp"] / "q.json", {"questions": [{"question_id": 1, "image_id": 3, "question": "What?"}]}),
             "--image-pattern",
             "{nope}.jpg",
             "--out",
@@ -236,9 +183,7 @@ CASES = [
         "bad --column",
     ),
     Case("hf hub id offline", lambda c: [*B, "hf", "someone/some-dataset", "--out", c["out"]], "cannot load"),
-    Case(
-        "mix recipe missing", lambda c: [*B, "mix", c["tmp"] / "recipe.yaml", "--out", c["out"]], "not found"
-    ),
+    Case("mix recipe missing", lambda c: [*B, "mix", c["tmp"] / "recipe.yaml", "--out", c["out"]], "not found"),
     Case(
         "build-dataset unknown option",
         lambda c: [*B, "llava", "x.json", "--out", c["out"], "--bogus"],
@@ -344,9 +289,7 @@ CASES = [
             c["out"],
         ],
         "not valid JSON",
-        setup=lambda c: (c["tmp"] / "p.json").write_text(
-            '[{"question_id": ' + "9" * 5000 + ', "answer": 1}]'
-        ),
+        setup=lambda c: (c["tmp"] / "p.json").write_text('[{"question_id": ' + "9" * 5000 + ', "answer": 1}]'),
     ),
     Case(
         "eval unknown task",
@@ -548,8 +491,7 @@ def vqa_files(ctx: dict, pred_ids: list[int]) -> None:
         ctx["tmp"] / "a.json",
         {
             "annotations": [
-                {"question_id": i, "answers": [{"answer": "yes"}] * 10, "answer_type": "yes/no"}
-                for i in (1, 2)
+                {"question_id": i, "answers": [{"answer": "yes"}] * 10, "answer_type": "yes/no"} for i in (1, 2)
             ]
         },
     )
@@ -638,9 +580,7 @@ def test_build_dataset_subcommand_error_goes_through_the_root_handler(cli, monke
 
 
 def test_entry_point_known_error_and_usage_error(tmp_path):
-    res = run_vitcli(
-        "eval", "--task", "vqa", "--predictions", "missing.json", "--annotations", "a.json", cwd=tmp_path
-    )
+    res = run_vitcli("eval", "--task", "vqa", "--predictions", "missing.json", "--annotations", "a.json", cwd=tmp_path)
     assert res.returncode == 1 and res.stdout == ""
     assert_clean_error(res.stderr, "file 'missing.json' not found")
     res = run_vitcli("caption", "--bogus-flag", cwd=tmp_path)
@@ -649,15 +589,14 @@ def test_entry_point_known_error_and_usage_error(tmp_path):
 
 def test_entry_point_pickle_model_refused(tmp_path, pickle_model, images):
     out = tmp_path / "caps.jsonl"
-    res = run_vitcli(
-        "caption", "--model", pickle_model, images / IMG, "--output", out, "--device", "cpu", cwd=tmp_path
-    )
+    res = run_vitcli("caption", "--model", pickle_model, images / IMG, "--output", out, "--device", "cpu", cwd=tmp_path)
     assert res.returncode == 1 and not out.exists() and not leftovers(tmp_path)
     assert_clean_error(res.stderr, "pickle weights")
 
 
-def interrupt(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 90,
-              sig: int = signal.SIGINT) -> tuple[int, str]:
+def interrupt(
+    proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 90, sig: int = signal.SIGINT
+) -> tuple[int, str]:
     deadline = time.monotonic() + timeout
     while not ready():
         assert proc.poll() is None, proc.communicate()
@@ -704,11 +643,7 @@ def test_ctrl_c_while_captioning_from_a_pipe_exits_130_and_keeps_no_output(tmp_p
     proc.stdin.flush()  # and never close it
 
     def first_result_written() -> bool:
-        return (
-            any(p.stat().st_size > 0 for p in out.parent.glob(".caps.jsonl.tmp-*"))
-            if out.parent.exists()
-            else False
-        )
+        return any(p.stat().st_size > 0 for p in out.parent.glob(".caps.jsonl.tmp-*")) if out.parent.exists() else False
 
     code, err = interrupt(proc, first_result_written)
     assert code == 130, err
