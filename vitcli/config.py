@@ -127,6 +127,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # A ~0.7M-parameter VLM that learns the synthetic world on 2 CPU cores in minutes: 48 px images as 6x6
     # patches, rows of one image packed into one sample (the image is encoded once per 5 answers, rows kept apart).
     "tiny": {"model.image_size": 48, "model.patch_size": 8, "pack_turns": 5, "warmup_ratio": 0.02, "epochs": 20},
+    # Pretrained models (--model, --llm or --vision): LLaVA-1.5's recipe. One epoch, no packing, no truncation
+    # (max_length 0: the model's own context); the learning rate follows the stage (STAGE_LEARNING_RATES).
+    "pretrained": {"epochs": 1, "max_length": 0, "per_device_batch_size": 4, "pack_turns": 1, "warmup_ratio": 0.03},
     # Smaller still, for tests: trains in seconds, learns nothing useful.
     "test": {
         "model.image_size": 32, "model.patch_size": 8, "model.vision_hidden_size": 32,
@@ -225,17 +228,40 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def build_train_config(preset: str, config_file: str | None, sets: list[str], flags: dict[str, Any]) -> TrainConfig:
-    """Merge in the documented order; `flags` holds only the options the user actually passed."""
+STAGE_LEARNING_RATES = {"align": 1e-3, "instruct": 2e-5, "full": 2e-5}  # LLaVA-1.5: projector 1e-3, LM 2e-5
+PRETRAINED_KEYS = ("model.model", "model.llm", "model.vision")
+
+
+def build_train_config(preset: str | None, config_file: str | None, sets: list[str],
+                       flags: dict[str, Any]) -> TrainConfig:
+    """Merge in the documented order; `flags` holds only the options the user actually passed. Without --preset,
+    a run from pretrained parts (--model/--llm/--vision) gets the 'pretrained' recipe and from scratch 'tiny'."""
+    given: dict[str, Any] = {}
+    if config_file:
+        given.update(flatten(load_config_file(config_file)))
+    given.update(parse_set_options(sets))
+    given.update({k: v for k, v in flags.items() if v is not None})
+    if preset is None:
+        preset = "pretrained" if any(given.get(k) for k in PRETRAINED_KEYS) else "tiny"
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset '{preset}'", f"choose one of: {', '.join(PRESETS)}")
     cfg = TrainConfig(preset=preset)
     apply_overrides(cfg, PRESETS[preset])
-    if config_file:
-        apply_overrides(cfg, load_config_file(config_file))
-    apply_overrides(cfg, parse_set_options(sets))
-    apply_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
+    apply_overrides(cfg, given)
+    if preset == "pretrained" and "learning_rate" not in given:
+        cfg.learning_rate = STAGE_LEARNING_RATES.get(cfg.stage, cfg.learning_rate)
     return cfg
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'model': {'llm': x}} -> {'model.llm': x}; dotted keys stay as they are."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

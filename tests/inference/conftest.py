@@ -65,6 +65,10 @@ def tiny_llava(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_ved(tmp_path_factory) -> Path:
+    return save_vit_gpt2(tmp_path_factory.mktemp("models") / "vit-gpt2")
+
+
+def save_vit_gpt2(out: Path) -> Path:
     """A random ViT encoder + GPT-2 decoder (cross-attention) like nlpconnect/vit-gpt2, with its tokenizer and
     ViTImageProcessor, saved like a hub checkpoint (no processor class, no chat template)."""
     import torch
@@ -92,7 +96,6 @@ def tiny_ved(tmp_path_factory) -> Path:
                 p.normal_(0, 0.3)
     gen = model.generation_config
     gen.decoder_start_token_id, gen.pad_token_id, gen.eos_token_id, gen.bos_token_id = 0, 0, 0, 0
-    out = tmp_path_factory.mktemp("models") / "vit-gpt2"
     model.save_pretrained(out)
     tok.save_pretrained(out)
     ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(out)

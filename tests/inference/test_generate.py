@@ -11,12 +11,14 @@ from vitcli.inference.caption import open_image_file
 from vitcli.inference.generate import (
     decode_rows,
     decoding_kwargs,
+    effective_prompt,
     encode_batch,
     generate,
     generate_batch,
     new_token_rows,
 )
-from vitcli.inference.prompting import DEFAULT_PROMPT, effective_prompt, render_prompts
+from vitcli.modeling.adapter import FamilyAdapter
+from vitcli.modeling.families import CAPTION_PROMPT
 from vitcli.modeling.load import load_for_inference
 from vitcli.runtime.errors import ConfigError
 
@@ -26,7 +28,8 @@ PROMPTS = ["Describe the image briefly.", "what color", None,
 
 def generated_ids(model, processor, images, prompts, cfg) -> list[list[int]]:
     """The generated token ids of each row, cut at the first stop token (what the text is decoded from)."""
-    inputs = encode_batch(model, processor, images, [effective_prompt(processor, p) for p in prompts])
+    adapter = FamilyAdapter.for_model(model, processor)
+    inputs = encode_batch(model, adapter, images, [effective_prompt(adapter, p) for p in prompts])
     with torch.inference_mode():
         out = model.generate(**inputs, **decoding_kwargs(cfg))
     rows = new_token_rows(model, out, inputs)
@@ -67,7 +70,7 @@ def test_batched_greedy_equals_one_by_one(which, llava, ved, images):
 def test_prompts_are_padded_on_the_left(llava, images):
     model, processor = llava
     prompts = ["what color", "where is the small red square on the left"]
-    inputs = encode_batch(model, processor, images[:2], prompts)
+    inputs = encode_batch(model, FamilyAdapter.for_model(model, processor), images[:2], prompts)
     mask = inputs["attention_mask"]  # (B, T)
     assert mask[0, 0] == 0 and mask[0, -1] == 1 and mask[1].all()
 
@@ -75,15 +78,17 @@ def test_prompts_are_padded_on_the_left(llava, images):
 def test_chat_prompt_matches_training_rendering(llava):
     from vitcli.data.chat import build_prompt
 
-    _, processor = llava
-    assert render_prompts(processor, ["what color", "<image>\nwhat color"]) == \
-        [build_prompt(processor.tokenizer, "what color")] * 2
-    assert render_prompts(processor, [None]) == [build_prompt(processor.tokenizer, DEFAULT_PROMPT)]
+    model, processor = llava
+    adapter = FamilyAdapter.for_model(model, processor)
+    asked = [effective_prompt(adapter, p) for p in ["what color", "<image>\nwhat color", None]]
+    assert [adapter.prompt_text(q) for q in asked] == [build_prompt(processor.tokenizer, "what color")] * 2 + \
+        [build_prompt(processor.tokenizer, CAPTION_PROMPT)]
 
 
 def test_encoder_decoder_takes_no_prompt(ved, images):
     model, processor = ved
-    assert render_prompts(processor, [None]) is None
+    adapter = FamilyAdapter.for_model(model, processor)
+    assert adapter.prompt_text(effective_prompt(adapter, None)) is None
     with pytest.raises(ConfigError, match="no prompt"):
         generate_batch(model, processor, images[:1], ["what is this"], GenerationConfig(max_new_tokens=2))
 

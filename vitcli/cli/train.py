@@ -65,7 +65,9 @@ def _notify(message: str) -> None:
 def train_command(
     data: Annotated[str | None, typer.Option("--data", help="A dataset folder from `vitcli build-dataset`.")] = None,
     output_dir: Annotated[str | None, typer.Option("--output", help="Run folder: final model, metrics.jsonl, config.")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Model and recipe preset: tiny | test.")] = "tiny",
+    preset: Annotated[str | None, typer.Option(
+        "--preset", help="Recipe preset: tiny | pretrained | test (default: pretrained with --model/--llm/--vision, "
+        "else tiny).")] = None,
     stage: Annotated[str | None, typer.Option("--stage", help="align (projector) | instruct (projector+LM) | full.")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Stop after N optimizer steps (overrides --epochs).")] = None,
     epochs: Annotated[float | None, typer.Option("--epochs", help="Passes over the train split.")] = None,

@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vitcli.data.records import IMAGE_TOKEN
+from vitcli.modeling.families import IMAGE_TOKEN
+from vitcli.modeling.labels import IGNORE_INDEX
 from vitcli.runtime.errors import DataError
-
-IGNORE_INDEX = -100
 
 
 @dataclass

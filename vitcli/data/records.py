@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-IMAGE_TOKEN = "<image>"
+from vitcli.modeling.families import IMAGE_TOKEN  # noqa: F401 - the placeholder in string content
+
 TASKS = ("caption", "vqa", "conversation")
 ANSWER_TYPES = ("yes/no", "number", "other")
 SPLITS = ("train", "validation", "test")

@@ -151,6 +151,8 @@ def load_image(ref: str | bytes, root: str, max_pixels: int = DEFAULT_MAX_PIXELS
 def _store(img: Any, data: bytes) -> tuple[bytes, str]:
     from PIL import ImageOps
 
+    from vitcli.runtime.images import to_rgb
+
     upright = img.getexif().get(0x0112, 1) == 1
     if (
         upright
@@ -164,20 +166,6 @@ def _store(img: Any, data: bytes) -> tuple[bytes, str]:
     out = io.BytesIO()
     to_rgb(ImageOps.exif_transpose(img)).save(out, format="PNG", compress_level=3)
     return out.getvalue(), "png"
-
-
-def to_rgb(img: Any) -> Any:
-    """Any Pillow mode -> RGB: alpha on white, 16/32-bit integer scaled to 8-bit, CMYK/P/L converted."""
-    from PIL import Image
-
-    if img.mode.startswith("I;16") or img.mode == "I":
-        img = img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        bg = Image.new("RGB", rgba.size, (255, 255, 255))
-        bg.paste(rgba, mask=rgba.getchannel("A"))
-        return bg
-    return img if img.mode == "RGB" else img.convert("RGB")
 
 
 def load_images(jobs: list[tuple[str | bytes, str, int]]) -> list[tuple[bytes | None, str]]:

@@ -47,7 +47,7 @@ def evaluate_model(
     from vitcli.inference.generate import generate
     from vitcli.modeling.load import load_for_inference
     from vitcli.runtime.device import resolve_device, resolve_dtype
-    from vitcli.training.collate import open_image
+    from vitcli.runtime.images import open_image
 
     if cfg.task not in TASKS_FROM_MODEL:
         raise ConfigError(f"--task {cfg.task} cannot be generated from a built dataset yet",
@@ -72,7 +72,8 @@ def evaluate_model(
     for start in range(0, len(rows), cfg.generation.batch_size):
         batch = rows[start:start + cfg.generation.batch_size]
         images = [open_image(x) for x in batch["image"]]
-        out = generate(model, processor, images, prompts[start:start + len(images)], cfg.generation)
+        out = generate(model, processor, images, prompts[start:start + len(images)], cfg.generation,
+                       tasks=[cfg.task] * len(images))
         preds.extend(p.text for p in out)
         if on_progress:
             on_progress(len(images))
@@ -95,7 +96,7 @@ def evaluate_model(
 def collect_thumbnails(rows: Any, ids: list[str], report: EvalReport) -> dict[str, bytes]:
     """Thumbnails for only the rows the HTML report shows (worst first, capped), decoded one row at a time."""
     from vitcli.evaluation.html_report import make_thumbnail, select_rows
-    from vitcli.training.collate import open_image
+    from vitcli.runtime.images import open_image
 
     index = {id_: i for i, id_ in enumerate(ids)}
     wanted = [index[r["id"]] for r in select_rows(report) if r["id"] in index]

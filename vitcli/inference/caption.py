@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import io
 import itertools
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from vitcli.config import GenerationConfig
-from vitcli.inference.prompting import DEFAULT_PROMPT  # noqa: F401 - re-exported for callers
 from vitcli.runtime.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -27,7 +25,7 @@ BACKENDS = ("transformers", "vllm")
 class CaptionConfig:
     model: str = ""
     images: list[str] = field(default_factory=list)  # paths, globs, folders, '-' = paths on stdin
-    prompt: str | None = None  # None: caption (chat models are asked DEFAULT_PROMPT)
+    prompt: str | None = None  # None: caption (each family asks its own caption prompt, if any)
     data: str | None = None  # a built dataset folder: caption/ask its rows of `split`
     split: str = "test"
     requests: str | None = None  # JSONL of {"image": path, "prompt": text}
@@ -46,6 +44,7 @@ class CaptionItem:
     image: str  # what results call it: the path, or the dataset row id
     prompt: str | None
     source: str | bytes | None  # a file path or encoded image bytes (None: the row has no image)
+    task: str | None = None  # a dataset row's task: its caption rows are asked the way the family captions
 
 
 @dataclass
@@ -101,7 +100,8 @@ def iter_dataset_items(data: str, split: str, prompt: str | None) -> Iterator[Ca
     rows = ds[split].cast_column("image", ds[split].features["image"].__class__(decode=False))
     for row in rows:
         image = row["image"]
-        yield CaptionItem(row["id"], prompt or prompt_of(row), None if image is None else image["bytes"])
+        yield CaptionItem(row["id"], prompt or prompt_of(row), None if image is None else image["bytes"],
+                          None if prompt else row["task"])
 
 
 def iter_request_items(path: str, prompt: str | None) -> Iterator[CaptionItem]:
@@ -135,28 +135,23 @@ def iter_items(cfg: CaptionConfig, stdin: Iterable[str] | None = None) -> Iterat
 
 def open_image_file(path: str):
     """An upright RGB image, or a DataError naming the file and why it could not be read."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from vitcli.runtime.images import open_image
 
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return ImageOps.exif_transpose(img).convert("RGB")
-    except (FileNotFoundError, IsADirectoryError):
-        raise DataError(f"image '{path}' not found", "check the path") from None
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"'{path}' is not a readable image ({type(e).__name__})", "check the file") from None
+    return open_image(path)
 
 
 def open_item_image(item: CaptionItem):
     """The item's image, from its file or its bytes (EXIF orientation applied)."""
+    from vitcli.runtime.images import open_image
+
     if item.source is None:
         raise DataError(f"'{item.image}' has no image", "caption rows that carry an image")
     if isinstance(item.source, bytes):
         try:
-            return open_image_file(io.BytesIO(item.source))  # type: ignore[arg-type]
+            return open_image(item.source, item.image)
         except DataError:
             raise DataError(f"'{item.image}' holds no readable image", "rebuild the dataset") from None
-    return open_image_file(item.source)
+    return open_image(item.source)
 
 
 def load_batches(items: Iterator[CaptionItem], batch_size: int, pool: ThreadPoolExecutor
@@ -172,7 +167,7 @@ def load_batches(items: Iterator[CaptionItem], batch_size: int, pool: ThreadPool
         yield pending
 
 
-RunBatch = Callable[[list[Any], list[str | None]], list[Any]]  # (images, prompts) -> list[Prediction]
+RunBatch = Callable[..., list[Any]]  # (images, prompts, tasks=None) -> list[Prediction]
 
 
 def caption_images(cfg: CaptionConfig, on_results: Callable[[list[CaptionResult]], None] | None = None,
@@ -194,7 +189,8 @@ def caption_images(cfg: CaptionConfig, on_results: Callable[[list[CaptionResult]
                         raise
                     batch[slot].error = e.message
             if ok:
-                preds = run_batch([img for _, img in ok], [batch[s].prompt for s, _ in ok])
+                preds = run_batch([img for _, img in ok], [batch[s].prompt for s, _ in ok],
+                                  [chunk[s].task for s, _ in ok])
                 for (slot, _), pred in zip(ok, preds, strict=True):
                     r = batch[slot]
                     r.prompt, r.text, r.num_tokens = pred.prompt, pred.text, pred.num_tokens
@@ -228,7 +224,7 @@ def load_backend(cfg: CaptionConfig) -> RunBatch:
     if cfg.generation.temperature > 0:
         torch.manual_seed(cfg.generation.seed)
 
-    def run_batch(images: list[Any], prompts: list[str | None]) -> list[Any]:
-        return generate_batch(model, processor, images, prompts, cfg.generation)
+    def run_batch(images: list[Any], prompts: list[str | None], tasks: list[str | None] | None = None) -> list[Any]:
+        return generate_batch(model, processor, images, prompts, cfg.generation, tasks)
 
     return run_batch

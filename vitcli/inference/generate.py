@@ -1,6 +1,6 @@
-"""generate(model, processor, images, prompts, gen_cfg) -> list[Prediction]: batched decoding with left
-padding and the KV cache, results in input order. Prompts are rendered by inference.prompting (chat
-template, plain text, or none for VisionEncoderDecoder captioners); this module owns tensors and decoding."""
+"""generate(model, processor, images, prompts, gen_cfg) -> list[Prediction]: batched decoding with the KV cache,
+results in input order. Prompts are encoded by the model family's adapter (modeling/adapter.py), exactly as training
+encodes them; this module owns devices, decoding and stripping the echoed prompt."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vitcli.config import GenerationConfig
-from vitcli.inference.prompting import effective_prompt, render_prompts
+from vitcli.runtime.errors import ConfigError
 
 
 @dataclass
@@ -33,13 +33,17 @@ def decoding_kwargs(cfg: GenerationConfig) -> dict[str, Any]:
     return kwargs
 
 
-def encode_batch(model: Any, processor: Any, images: list[Any], prompts: list[str | None]) -> dict[str, Any]:
-    """Processor output moved to the model's device; floating tensors (pixels) in the model's dtype."""
-    texts = render_prompts(processor, prompts)
-    if texts is None:
-        inputs = processor(images=images, return_tensors="pt")
-    else:
-        inputs = processor(images=images, text=texts, padding=True, return_tensors="pt")
+def effective_prompt(adapter: Any, prompt: str | None, task: str | None = None) -> str | None:
+    """The question actually asked: a prompt when given, else the family's caption prompt (None: no text)."""
+    if prompt and not adapter.family.takes_prompt and task != "caption":  # a caption row's prompt is not asked
+        raise ConfigError(f"this model ({adapter.family.name}) only captions; it takes no prompt",
+                          "drop --prompt (and --requests prompts), or use an image-text-to-text model")
+    return adapter.question(prompt, task or ("vqa" if prompt else "caption"))
+
+
+def encode_batch(model: Any, adapter: Any, images: list[Any], questions: list[str | None]) -> dict[str, Any]:
+    """The adapter's generation inputs on the model's device; floating tensors (pixels) in the model's dtype."""
+    inputs = adapter.encode_prompts(images, questions)
     first = next(model.parameters())
     return {k: v.to(first.device, dtype=first.dtype if v.is_floating_point() else v.dtype)
             for k, v in inputs.items()}
@@ -88,12 +92,29 @@ def decode_rows(model: Any, tokenizer: Any, rows: list[list[int]]) -> list[tuple
 
 
 def generate_batch(model: Any, processor: Any, images: list[Any], prompts: list[str | None],
-                   cfg: GenerationConfig) -> list[Prediction]:
-    """One padded batch through model.generate; returns the decoded new tokens of each row."""
+                   cfg: GenerationConfig, tasks: list[str] | None = None) -> list[Prediction]:
+    """One padded batch through model.generate; returns the decoded new tokens of each row. `tasks` (per row:
+    caption | vqa | ...) lets a dataset's caption rows be asked the way the family captions."""
     import torch
 
-    asked = [effective_prompt(processor, p) for p in prompts]
-    inputs = encode_batch(model, processor, images, asked)
+    from vitcli.modeling.adapter import FamilyAdapter
+
+    adapter = FamilyAdapter.for_model(model, processor)
+    tasks = tasks or [None] * len(prompts)
+    asked = [effective_prompt(adapter, p, t) for p, t in zip(prompts, tasks, strict=True)]
+    if adapter.family.same_length_batches and len(images) > 1:
+        groups: dict[int, list[int]] = {}
+        for i, q in enumerate(asked):
+            groups.setdefault(len(adapter.tokenizer(q or "")["input_ids"]), []).append(i)
+        if len(groups) > 1:  # rows of one prompt length per call; results back in input order
+            preds: list[Prediction | None] = [None] * len(images)
+            for rows in groups.values():
+                for i, pred in zip(rows, generate_batch(model, processor, [images[i] for i in rows],
+                                                        [prompts[i] for i in rows], cfg, [tasks[i] for i in rows]),
+                                   strict=True):
+                    preds[i] = pred
+            return preds  # type: ignore[return-value]
+    inputs = encode_batch(model, adapter, images, asked)
     start = time.perf_counter()
     with torch.inference_mode():
         out = model.generate(**inputs, **decoding_kwargs(cfg))  # (B, T_prompt + T_new) or (B, 1 + T_new)
@@ -104,7 +125,8 @@ def generate_batch(model: Any, processor: Any, images: list[Any], prompts: list[
 
 
 def generate(model: Any, processor: Any, images: list[Any], prompts: list[str | None], cfg: GenerationConfig,
-             on_batch: Callable[[int, list[Prediction]], None] | None = None) -> list[Prediction]:
+             on_batch: Callable[[int, list[Prediction]], None] | None = None,
+             tasks: list[str] | None = None) -> list[Prediction]:
     """All items in batches of cfg.batch_size; `on_batch(start_index, preds)` fires as each batch ends."""
     import torch
 
@@ -112,8 +134,9 @@ def generate(model: Any, processor: Any, images: list[Any], prompts: list[str | 
         torch.manual_seed(cfg.seed)
     results: list[Prediction] = []
     for start in range(0, len(images), cfg.batch_size):
-        preds = generate_batch(model, processor, images[start:start + cfg.batch_size],
-                               prompts[start:start + cfg.batch_size], cfg)
+        end = start + cfg.batch_size
+        preds = generate_batch(model, processor, images[start:end], prompts[start:end], cfg,
+                               tasks[start:end] if tasks else None)
         if on_batch:
             on_batch(start, preds)
         results.extend(preds)

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from vitcli.inference.prompting import effective_prompt, render_chat
 from vitcli.runtime.errors import ConfigError
 
 INSTALL_HINT = "pip install vllm (Linux with a CUDA GPU), or use the default --backend transformers"
@@ -23,9 +22,11 @@ def require_vllm() -> None:
 def load_vllm(cfg: Any) -> Callable[[list[Any], list[str | None]], list[Any]]:
     """An LLM engine for cfg.model and run_batch(images, prompts) -> list[Prediction]."""
     require_vllm()
+    from transformers import AutoConfig
     from vllm import LLM, SamplingParams
 
-    from vitcli.inference.generate import Prediction
+    from vitcli.inference.generate import Prediction, effective_prompt
+    from vitcli.modeling.adapter import FamilyAdapter
     from vitcli.modeling.load import load_processor, model_type_of
 
     gen = cfg.generation
@@ -34,7 +35,9 @@ def load_vllm(cfg: Any) -> Callable[[list[Any], list[str | None]], list[Any]]:
                           "drop --num-beams, or use --backend transformers")
     model_type = model_type_of(cfg.model, cfg.trust_remote_code)
     processor = load_processor(cfg.model, model_type, cfg.trust_remote_code)
-    if not hasattr(processor, "apply_chat_template") or not getattr(processor, "chat_template", None):
+    adapter = FamilyAdapter.for_model(AutoConfig.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code),
+                                      processor)
+    if adapter.family.prompt != "chat":
         raise ConfigError(f"--backend vllm needs a chat model; '{cfg.model}' has no chat template",
                           "use --backend transformers for captioners such as VisionEncoderDecoder or BLIP")
     dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(cfg.dtype, cfg.dtype)
@@ -43,9 +46,9 @@ def load_vllm(cfg: Any) -> Callable[[list[Any], list[str | None]], list[Any]]:
     params = SamplingParams(max_tokens=gen.max_new_tokens, temperature=gen.temperature,
                             top_p=gen.top_p if gen.temperature > 0 else 1.0, seed=gen.seed)
 
-    def run_batch(images: list[Any], prompts: list[str | None]) -> list[Any]:
-        asked = [effective_prompt(processor, p) for p in prompts]
-        requests = [{"prompt": render_chat(processor, q), "multi_modal_data": {"image": img}}
+    def run_batch(images: list[Any], prompts: list[str | None], tasks: list[str | None] | None = None) -> list[Any]:
+        asked = [effective_prompt(adapter, p, t) for p, t in zip(prompts, tasks or [None] * len(prompts), strict=True)]
+        requests = [{"prompt": adapter.prompt_text(q), "multi_modal_data": {"image": img}}
                     for q, img in zip(asked, images, strict=True)]
         start = time.perf_counter()
         outs = llm.generate(requests, params, use_tqdm=False)

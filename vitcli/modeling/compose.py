@@ -8,14 +8,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from vitcli.config import ModelConfig
-from vitcli.data.records import IMAGE_TOKEN
+from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.runtime.errors import ConfigError, ModelError
 
 PAD, UNK, IM_START, IM_END = "<pad>", "<unk>", "<|im_start|>", "<|im_end|>"
-# ChatML, the template used whenever the LM brings none of its own.
+# ChatML, the template used whenever the LM brings none of its own. It renders string content ("<image>\nWhat...")
+# and HF structured content ([{type: image}, {type: text}]) to the same text, so HF and vLLM chat calls work on exports.
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{{ '<|im_start|>' + message['role'] + '\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}{{ '<image>\n' }}{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{{ '<|im_end|>' + '\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
@@ -142,7 +148,14 @@ def build_processor(tokenizer, image_size: int, patch_size: int, select_strategy
 def compose_model(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, Any]:
     """(model, processor) for training: an existing VLM (`cfg.model`), a composition of pretrained and/or random
     parts (`cfg.vision`, `cfg.llm`), or the tiny random composition with a word-level tokenizer from `train_texts`.
-    `cfg.arch == 'encoder-decoder'` gives a VisionEncoderDecoderModel and a CaptionProcessor instead."""
+    `cfg.arch == 'encoder-decoder'` composes a VisionEncoderDecoderModel and an ImageOnlyProcessor instead."""
+    if cfg.model:
+        if cfg.vision or cfg.llm:
+            raise ConfigError("--model continues an existing VLM; it cannot be combined with --vision/--llm",
+                              "drop --vision/--llm, or drop --model to compose from parts")
+        from vitcli.modeling.pretrained import load_vlm
+
+        return load_vlm(cfg.model)
     if cfg.arch == "encoder-decoder":
         from vitcli.modeling.encoder_decoder import compose_encoder_decoder
 
@@ -153,13 +166,6 @@ def compose_model(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, An
         raise ConfigError(f"unknown model.vision_position_init '{cfg.vision_position_init}'", "use sincos or random")
     if cfg.projector not in PROJECTORS:
         raise ConfigError(f"unknown projector '{cfg.projector}'", f"choose one of: {', '.join(PROJECTORS)}")
-    if cfg.model:
-        if cfg.vision or cfg.llm:
-            raise ConfigError("--model continues an existing VLM; it cannot be combined with --vision/--llm",
-                              "drop --vision/--llm, or drop --model to compose from parts")
-        from vitcli.modeling.pretrained import load_vlm
-
-        return load_vlm(cfg.model)
     if cfg.vision is None and cfg.llm is None and cfg.vision_type != "cnn":
         tokenizer = build_word_tokenizer(train_texts)
         token_patch = cfg.image_size // image_tokens_per_side(cfg)  # pixels per image token

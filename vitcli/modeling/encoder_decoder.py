@@ -1,40 +1,23 @@
 """The seed architecture: a VisionEncoderDecoderModel (ViT-style encoder + GPT-2-style decoder with cross-attention,
-as nlpconnect/vit-gpt2-image-captioning), composed from pretrained or random parts, and its CaptionProcessor.
-It captions images without a prompt; the dataset/collator that feed it live in training/encoder_decoder.py."""
+as nlpconnect/vit-gpt2-image-captioning), composed from pretrained or random parts, and its ImageOnlyProcessor.
+It captions images without a prompt; the model-family adapter (modeling/adapter.py) encodes its training batches."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from vitcli.config import ModelConfig
 from vitcli.runtime.errors import ModelError
 
 
-@dataclass
-class CaptionProcessor:
-    """Image processor + tokenizer. Saved side by side (preprocessor_config.json + tokenizer files), which is what
-    modeling/load.py reads back for VisionEncoderDecoder checkpoints (they have no AutoProcessor class)."""
-
-    image_processor: Any
-    tokenizer: Any
-    chat_template: None = None
-
-    def save_pretrained(self, path: str | Path) -> None:
-        self.image_processor.save_pretrained(str(path))
-        self.tokenizer.save_pretrained(str(path))
-
-
-def compose_encoder_decoder(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, CaptionProcessor]:
-    """(VisionEncoderDecoderModel, CaptionProcessor): `cfg.model` continues one; else `cfg.vision` / `cfg.llm` give
+def compose_encoder_decoder(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, Any]:
+    """(VisionEncoderDecoderModel, ImageOnlyProcessor): `cfg.model` continues one; else `cfg.vision` / `cfg.llm` give
     pretrained parts (the decoder gains randomly initialised cross-attention) and random ones fill the rest."""
     import torch
     from transformers import GenerationConfig, VisionEncoderDecoderModel
 
-    if cfg.model:
-        return load_encoder_decoder(cfg.model)
+    from vitcli.modeling.load import ImageOnlyProcessor
     encoder, image_processor = build_encoder(cfg)
     decoder, tokenizer = build_decoder(cfg, train_texts)
     if not any("crossattention" in n or "cross_attn" in n for n, _ in decoder.named_modules()):
@@ -48,7 +31,7 @@ def compose_encoder_decoder(cfg: ModelConfig, train_texts: Iterable[str]) -> tup
     model.generation_config = GenerationConfig(decoder_start_token_id=start, eos_token_id=tokenizer.eos_token_id,
                                                pad_token_id=tokenizer.pad_token_id, bos_token_id=start,
                                                do_sample=False, max_new_tokens=32)
-    return model.to(torch.float32), CaptionProcessor(image_processor, tokenizer)
+    return model.to(torch.float32), ImageOnlyProcessor(image_processor, tokenizer)
 
 
 def build_encoder(cfg: ModelConfig) -> tuple[Any, Any]:
@@ -94,19 +77,3 @@ def build_decoder(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, An
                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)
     return GPT2LMHeadModel(config), tokenizer
-
-
-def load_encoder_decoder(name: str) -> tuple[Any, CaptionProcessor]:
-    """Continue from a VisionEncoderDecoder checkpoint (our runs, nlpconnect/vit-gpt2-image-captioning)."""
-    import torch
-    from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
-
-    from vitcli.modeling.pretrained import _from_pretrained
-
-    model = _from_pretrained(VisionEncoderDecoderModel, name, "encoder-decoder model", use_safetensors=True,
-                             dtype=torch.float32)
-    tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    return model, CaptionProcessor(_from_pretrained(AutoImageProcessor, name, "image processor"), tokenizer)

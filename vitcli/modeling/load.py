@@ -1,5 +1,6 @@
-"""Load a trained image-to-text model and its processor for inference: our runs, local dirs, hub ids, and
-VisionEncoderDecoder checkpoints (ViT-GPT2 style: an image processor + tokenizer, no processor class).
+"""Load an existing image-to-text model and its processor, for training (`train --model`) and inference alike: our
+runs, local dirs, hub ids of any declared family (modeling/families.py), and VisionEncoderDecoder checkpoints
+(ViT-GPT2 style: an image processor + tokenizer, no processor class).
 Weights come from safetensors only: a folder with only pickle weights (.bin/.pt/.pth/.ckpt) is refused unless
 allow_pickle, and even then torch.load runs with weights_only=True. Remote code stays off unless asked for."""
 
@@ -43,8 +44,9 @@ def check_weights(name: str, allow_pickle: bool) -> bool:
 
 @dataclass
 class ImageOnlyProcessor:
-    """The processor of an image-only captioner (VisionEncoderDecoderModel): pixels in, no text prompt.
-    Quacks like a transformers processor where generate.py needs it: `__call__`, `.tokenizer`, no template."""
+    """The processor of an image-only captioner (VisionEncoderDecoderModel): pixels in, no text prompt. Quacks like
+    a transformers processor where vitcli needs it (`__call__`, `.tokenizer`, `.image_processor`, no template) and
+    saves as image processor + tokenizer files side by side, which is what load_processor reads back."""
 
     image_processor: Any
     tokenizer: Any
@@ -54,6 +56,10 @@ class ImageOnlyProcessor:
         if text is not None:
             raise ModelError("this model captions images only and takes no prompt", "drop --prompt")
         return self.image_processor(images=images, return_tensors=return_tensors)  # pixel_values (B, 3, H, W)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        self.image_processor.save_pretrained(str(path))
+        self.tokenizer.save_pretrained(str(path))
 
 
 def model_type_of(name: str, trust_remote_code: bool = False) -> str | None:
@@ -81,11 +87,12 @@ def load_processor(name: str, model_type: str | None, trust_remote_code: bool = 
     return processor
 
 
-def load_for_inference(name: str, device: str, dtype: Any, trust_remote_code: bool = False,
-                       allow_pickle: bool = False) -> tuple[Any, Any]:
-    """(model in eval mode on `device`, processor) for a LLaVA-family, image-text-to-text or
-    VisionEncoderDecoder checkpoint. Tokenizers pad on the left, as batched generation needs."""
+def load_model(name: str, dtype: Any, trust_remote_code: bool = False, allow_pickle: bool = False) -> tuple[Any, Any]:
+    """(model, processor) of any declared family, a vitcli run or a VisionEncoderDecoder checkpoint, on the CPU.
+    Errors name what went wrong in one sentence: missing folders, pickle weights, offline hubs, a missing extra."""
     from transformers import AutoModelForImageTextToText, VisionEncoderDecoderModel
+
+    from vitcli.modeling.families import check_installed, family_of
 
     p = Path(name)
     if p.exists() and not (p / "config.json").is_file():
@@ -96,24 +103,38 @@ def load_for_inference(name: str, device: str, dtype: Any, trust_remote_code: bo
     pickle_ok = check_weights(name, allow_pickle)
     honour_offline_env()
     model_type = model_type_of(name, trust_remote_code)
+    check_installed(family_of(model_type))
     loader = VisionEncoderDecoderModel if model_type in ENCODER_DECODER_TYPES else AutoModelForImageTextToText
     try:
         processor = load_processor(name, model_type, trust_remote_code)
         model = loader.from_pretrained(name, dtype=dtype, use_safetensors=not pickle_ok, weights_only=True,
                                        trust_remote_code=trust_remote_code)
     except pickle.UnpicklingError as e:  # weights_only=True met something other than tensors
-        raise ModelError(f"'{name}' has pickle weights that are not plain tensors: {str(e).splitlines()[0]}",
+        raise ModelError(f"'{name}' has pickle weights that are not plain tensors: {first_line(e)}",
                          "do not trust this checkpoint; ask for a safetensors version") from None
+    except ImportError as e:
+        raise ModelError(f"loading '{name}' needs a package that is not installed: {first_line(e)}",
+                         "pip install 'vitcli[families]' (torchvision must match your torch build; see README)") from None
     except OSError as e:
-        raise ModelError(f"could not load model '{name}': {str(e).splitlines()[0]}",
+        raise ModelError(f"could not load model '{name}': {first_line(e)}",
                          "check the path or hub id; offline, only local folders load") from None
     except ValueError as e:
         if "trust_remote_code" in str(e):
             raise ModelError(f"'{name}' needs its own model code from the hub",
                              "pass --trust-remote-code if you trust that repository's code") from None
-        raise ModelError(f"'{name}' is not an image-text-to-text model: {str(e).splitlines()[0]}",
-                         "pass a LLaVA-family, image-text-to-text or VisionEncoderDecoder checkpoint, "
-                         "or a vitcli run folder") from None
-    if getattr(processor, "tokenizer", None) is not None:
-        processor.tokenizer.padding_side = "left"
+        raise ModelError(f"'{name}' ({model_type or 'unknown type'}) is not an image-text-to-text model vitcli "
+                         "can load", "pass a checkpoint of a family `vitcli caption --help` lists, or a vitcli run "
+                         "folder") from None
+    return model, processor
+
+
+def first_line(e: BaseException) -> str:
+    """The first non-empty line of an exception's message (some start with a newline), else its type."""
+    return next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+
+
+def load_for_inference(name: str, device: str, dtype: Any, trust_remote_code: bool = False,
+                       allow_pickle: bool = False) -> tuple[Any, Any]:
+    """(model in eval mode on `device`, processor) for generation."""
+    model, processor = load_model(name, dtype, trust_remote_code, allow_pickle)
     return model.to(device).eval(), processor

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vitcli.data.records import IMAGE_TOKEN
+from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.runtime.errors import ConfigError, ModelError
 
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
@@ -162,26 +162,14 @@ def prepare_chat_tokenizer(tokenizer: Any, chatml_template: str) -> dict[str, An
 
 
 def load_vlm(name: str) -> tuple[Any, Any]:
-    """(image-text-to-text model in fp32, processor) to continue training: our runs, llava-hf/*, local dirs."""
+    """(model in fp32, processor) to continue training: any family modeling/load.py loads, VisionEncoderDecoder
+    captioners included. What the family needs (template, placeholders) is checked by its adapter."""
     import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
-    path = Path(name)
-    if path.exists() and not (path / "config.json").is_file():
-        raise ModelError(f"'{name}' holds no model (no config.json)", "pass the --output folder of a finished run")
-    config = _from_pretrained(AutoConfig, name, "model config")
-    if config.model_type == "vision-encoder-decoder":
-        raise ConfigError(f"'{name}' is an encoder-decoder captioner", "add --arch encoder-decoder to continue it")
-    processor = _from_pretrained(AutoProcessor, name, "processor")
-    model = _from_pretrained(AutoModelForImageTextToText, name, "image-text-to-text model", use_safetensors=True,
-                             dtype=torch.float32)
+    from vitcli.modeling.load import load_model
+
+    model, processor = load_model(name, torch.float32)
     tokenizer = processor.tokenizer
-    if tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) in (None, tokenizer.unk_token_id):
-        raise ModelError(f"'{name}' has no {IMAGE_TOKEN} token, so vitcli datasets cannot place images in it",
-                         "continue from a LLaVA-style checkpoint whose processor uses <image>")
-    if not tokenizer.chat_template and not getattr(processor, "chat_template", None):
-        raise ModelError(f"'{name}' ships no chat template", "continue from a chat (instruct) checkpoint")
-    if not tokenizer.chat_template:
-        tokenizer.chat_template = processor.chat_template
-    tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
     return model, processor

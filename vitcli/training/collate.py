@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import torch
-from PIL import Image, ImageOps
 
 from vitcli.data.chat import IGNORE_INDEX, Encoded, encode_conversation
-from vitcli.data.records import IMAGE_TOKEN
-
-
-def open_image(data: Any) -> Image.Image:
-    """A datasets Image cell (dict with bytes, or a PIL image) -> upright RGB PIL image."""
-    if isinstance(data, Image.Image):
-        img = data
-    else:
-        img = Image.open(io.BytesIO(data["bytes"]))
-    return ImageOps.exif_transpose(img).convert("RGB")
+from vitcli.modeling.families import IMAGE_TOKEN
+from vitcli.runtime.images import open_image
 
 
 def group_by_image(rows: Any, max_turns: int) -> list[list[int]]:

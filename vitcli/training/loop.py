@@ -12,7 +12,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from vitcli.config import TrainConfig
-from vitcli.data.records import IMAGE_TOKEN
+from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.runtime.errors import ConfigError
 
 

@@ -53,23 +53,21 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
     from transformers.trainer_callback import PrinterCallback
 
     from vitcli.data.build import load_built_dataset
-    from vitcli.data.records import IMAGE_TOKEN
+    from vitcli.modeling.adapter import FamilyAdapter
     from vitcli.modeling.compose import compose_model
     from vitcli.modeling.freeze import TRAINABLE_FILE, merge_lora, prepare_model
     from vitcli.runtime.device import resolve_device, resolve_dtype, seed_everything
     from vitcli.training.answer_loss import REDUCTIONS, answer_loss_func
-    from vitcli.training.collate import Collator, ConversationDataset
     from vitcli.training.interrupt import StopOnSignal
     from vitcli.training.loop import (
         MetricsLogger,
-        count_image_tokens,
         make_trainer_class,
         make_training_args,
         read_metrics,
         tensorboard_callback,
     )
     from vitcli.training.report import estimate_memory, plot_loss_curve
-    from vitcli.training.samples import SampleReport, check_samples
+    from vitcli.training.rows import FamilyCollator, RowDataset
 
     # 1. Check inputs and outputs before any heavy work.
     out = Path(cfg.output or "")
@@ -97,27 +95,19 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
     # 2. Compose the model (tiny from configs, from pretrained parts, or an existing VLM).
     texts = (m["content"] for conv in train_rows["messages"] for m in conv)
     model, processor = compose_model(cfg.model, texts)
-    tokenizer = processor.tokenizer
 
     # 3. Choose what trains, encode the data (answer-only labels), set up the engine.
     model, plan = prepare_model(model, cfg)  # stage freezing, LoRA wrapping; plan lists what trains
     trainable = plan.trainable
-    image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    if cfg.model.arch == "encoder-decoder":
-        from vitcli.training.encoder_decoder import CaptionCollator, CaptionDataset
-
-        train_set, collator = CaptionDataset(train_rows, processor, cfg.max_length), CaptionCollator(tokenizer)
-        samples, (eval_set, task_eval) = SampleReport(), (None, None)
-    else:
-        train_set = ConversationDataset(train_rows, processor, count_image_tokens(processor), cfg.pack_turns,
-                                       cfg.max_length)
-        attention = getattr(getattr(model.config, "text_config", model.config), "_attn_implementation", None) or "sdpa"
-        if cfg.pack_turns > 1 and attention not in ("sdpa", "eager"):
-            raise ConfigError(f"pack_turns > 1 needs a 4D attention mask, which {attention} attention does not take",
-                              "use --set pack_turns=1, or load the LM with sdpa or eager attention")
-        collator = Collator(tokenizer.pad_token_id, additive_mask=attention == "eager")
-        samples = check_samples(train_set, cfg.max_length, image_token_id, cfg.skip_bad_samples)
-        eval_set, task_eval = make_eval_data(cfg, data, processor, image_token_id)
+    if cfg.pack_turns > 1:  # vitcli-composed LLaVA: rows of one image share one sample (encoded up front)
+        train_set, collator, samples, eval_set, task_eval = packed_data(cfg, data, train_rows, model, processor)
+    else:  # any family: rows encoded per batch by the family adapter
+        adapter = FamilyAdapter.for_model(model, processor)
+        train_set = RowDataset(train_rows, adapter, cfg.skip_bad_samples, max_length=cfg.max_length)
+        collator, samples = FamilyCollator(adapter, cfg.max_length), train_set.report
+        eval_set, task_eval = make_eval_data(cfg, data, processor, adapter)
+    if samples.left_out:
+        say(f"left out {samples.left_out} train rows of tasks this model does not train on (it captions only)")
     if samples.num_skipped:
         say(f"skipped {samples.num_skipped} bad train samples: {samples.reasons}")
     if shutil.disk_usage(out.parent if out.parent.exists() else Path.cwd()).free < 1 << 28:
@@ -213,24 +203,61 @@ def barrier() -> None:
         dist.barrier()
 
 
-def make_eval_data(cfg: TrainConfig, data: Any, processor: Any, image_token_id: int) -> tuple[Any, Any]:
-    """The validation split as (loss dataset, task metrics) when --eval-every-steps is set, else (None, None)."""
-    from vitcli.training.collate import ConversationDataset
+def packed_data(cfg: TrainConfig, data: Any, train_rows: Any, model: Any, processor: Any) -> tuple[Any, ...]:
+    """(train set, collator, sample report, eval set, task eval) for pack_turns > 1: conversations encoded up front
+    so rows sharing an image can share its tokens. Only vitcli-composed LLaVA models pack (a fixed image length)."""
+    from vitcli.modeling.families import IMAGE_TOKEN
+    from vitcli.training.collate import Collator, ConversationDataset
     from vitcli.training.loop import count_image_tokens
     from vitcli.training.samples import check_samples
-    from vitcli.training.task_eval import TaskEval
 
-    if cfg.eval_every_steps <= 0:
-        return None, None
+    tokenizer = processor.tokenizer
+    image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    if model.config.model_type != "llava" or image_token_id in (None, tokenizer.unk_token_id):
+        raise ConfigError(f"pack_turns > 1 packs vitcli-composed LLaVA models; this is a {model.config.model_type}",
+                          "drop --set pack_turns (or --preset tiny) for this model")
+    attention = getattr(getattr(model.config, "text_config", model.config), "_attn_implementation", None) or "sdpa"
+    if attention not in ("sdpa", "eager"):
+        raise ConfigError(f"pack_turns > 1 needs a 4D attention mask, which {attention} attention does not take",
+                          "use --set pack_turns=1, or load the LM with sdpa or eager attention")
+    num_image_tokens = count_image_tokens(processor)
+    train_set = ConversationDataset(train_rows, processor, num_image_tokens, cfg.pack_turns, cfg.max_length)
+    collator = Collator(tokenizer.pad_token_id, additive_mask=attention == "eager")
+    samples = check_samples(train_set, cfg.max_length, image_token_id, cfg.skip_bad_samples)
+    eval_set, task_eval = None, None
+    if cfg.eval_every_steps > 0:
+        rows = validation_rows(cfg, data)
+        eval_set = ConversationDataset(rows, processor, num_image_tokens)
+        check_samples(eval_set, cfg.max_length, image_token_id, skip_bad=True, split="validation")
+        task_eval = make_task_eval(cfg, rows, processor)
+    return train_set, collator, samples, eval_set, task_eval
+
+
+def validation_rows(cfg: TrainConfig, data: Any) -> Any:
     if "validation" not in data or len(data["validation"]) == 0:
         raise DataError(f"--eval-every-steps needs a validation split in '{cfg.data}'",
                         "build the dataset with validation rows, or drop --eval-every-steps")
     rows = data["validation"]
     if cfg.eval_max_samples:
         rows = rows.select(range(min(cfg.eval_max_samples * 4, len(rows))))
-    eval_set = ConversationDataset(rows, processor, count_image_tokens(processor))
-    check_samples(eval_set, cfg.max_length, image_token_id, skip_bad=True, split="validation")
-    return eval_set, TaskEval(rows, processor, cfg.eval_max_samples, cfg.per_device_batch_size)
+    return rows
+
+
+def make_task_eval(cfg: TrainConfig, rows: Any, processor: Any) -> Any:
+    from vitcli.training.task_eval import TaskEval
+
+    return TaskEval(rows, processor, cfg.eval_max_samples, cfg.per_device_batch_size)
+
+
+def make_eval_data(cfg: TrainConfig, data: Any, processor: Any, adapter: Any) -> tuple[Any, Any]:
+    """The validation split as (loss dataset, task metrics) when --eval-every-steps is set, else (None, None)."""
+    from vitcli.training.rows import RowDataset
+
+    if cfg.eval_every_steps <= 0:
+        return None, None
+    rows = validation_rows(cfg, data)
+    eval_set = RowDataset(rows, adapter, skip_bad=True, split="validation", max_length=cfg.max_length)
+    return eval_set, make_task_eval(cfg, rows, processor)
 
 
 def save_final_model(trainer: Any, processor: Any, out: Path) -> None:

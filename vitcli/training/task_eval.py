@@ -30,7 +30,7 @@ class TaskEval:
         from vitcli.data.records import prompt_of
         from vitcli.evaluation.score import score_vqa
         from vitcli.inference.generate import generate
-        from vitcli.training.collate import open_image
+        from vitcli.runtime.images import open_image
 
         was_training = model.training
         model.eval()
@@ -40,7 +40,8 @@ class TaskEval:
                 for task, rows in self.by_task.items():
                     meta = rows.remove_columns("image")
                     images = [open_image(x) for x in rows["image"]]
-                    preds = generate(model, self.processor, images, [prompt_of(r) for r in meta], self.gen)
+                    preds = generate(model, self.processor, images, [prompt_of(r) for r in meta], self.gen,
+                                     tasks=[task] * len(images))
                     answers = dict(zip(meta["id"], (p.text for p in preds), strict=True))
                     if task == "vqa":
                         items = {r["id"]: {"answers": r["answers"], "answer_type": r["answer_type"],
