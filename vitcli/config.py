@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vitcli.config_checks import validate_train_config
 from vitcli.runtime.errors import ConfigError
 
 
@@ -175,11 +176,11 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
         target, parts = cfg, key.split(".")
         for part in parts[:-1]:
             if not dataclasses.is_dataclass(getattr(target, part, None)):
-                raise ConfigError(f"unknown config key '{key}'", _known_keys_hint(cfg))
+                raise ConfigError(f"unknown config key '{key}'", _known_keys_hint(cfg, key))
             target = getattr(target, part)
         name = parts[-1]
         if name not in {f.name for f in dataclasses.fields(target)}:
-            raise ConfigError(f"unknown config key '{key}'", _known_keys_hint(cfg))
+            raise ConfigError(f"unknown config key '{key}'", _known_keys_hint(cfg, key))
         typ = _field_type(type(target), name)
         if dataclasses.is_dataclass(getattr(target, name)):
             if not isinstance(value, dict):
@@ -190,9 +191,15 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
     return cfg
 
 
-def _known_keys_hint(cfg: Any, prefix: str = "") -> str:
-    keys = [f"{prefix}{f.name}" for f in dataclasses.fields(cfg)][:12]
-    return "known keys include: " + ", ".join(keys)
+def _known_keys_hint(cfg: Any, key: str = "") -> str:
+    """'did you mean ...?' from every dotted key of `cfg`, else the first few keys."""
+    import difflib
+
+    keys = list(flatten(to_dict(cfg)))
+    close = difflib.get_close_matches(key, keys, n=2) or difflib.get_close_matches(key.rpartition(".")[2], keys, n=2)
+    if close:
+        return "did you mean " + " or ".join(f"'{k}'" for k in close) + "?"
+    return "known keys include: " + ", ".join(keys[:12])
 
 
 def parse_set_options(items: list[str]) -> dict[str, str]:
@@ -250,6 +257,7 @@ def build_train_config(preset: str | None, config_file: str | None, sets: list[s
     apply_overrides(cfg, given)
     if preset == "pretrained" and "learning_rate" not in given:
         cfg.learning_rate = STAGE_LEARNING_RATES.get(cfg.stage, cfg.learning_rate)
+    validate_train_config(cfg)  # every value, whatever its source, before any work starts
     return cfg
 
 

@@ -39,7 +39,9 @@ def test_ls_pipe_to_json_lines(tiny_run, pngs):
     assert [r["image"] for r in rows] == listing.split()
     for r in rows:
         assert {"image", "prompt", "text", "model", "num_tokens", "seconds", "vitcli_version"} <= set(r)
-        assert r["model"] == str(tiny_run) and isinstance(r["text"], str) and "error" not in r
+        assert r["model"] == str(tiny_run) and "error" not in r and 1 <= r["num_tokens"] <= 4  # --max-new-tokens 4
+    by_one = run(["--model", str(tiny_run), rows[-1]["image"], "--json", "--batch-size", "1", *FAST])
+    assert json.loads(by_one.stdout)["text"] == rows[-1]["text"]  # batched greedy equals one-by-one
 
 
 def test_text_lines_output_file_and_bad_images(tiny_run, pngs, tmp_path):
@@ -116,5 +118,5 @@ def test_encoder_decoder_model_and_usage_errors(tmp_path, pngs):
     asked = run(["--model", str(folder), str(pngs), "--prompt", "what is it", *FAST])
     assert asked.exit_code == 1 and "takes no prompt" in asked.stderr and "Hint:" in asked.stderr
     vllm = run(["--model", str(folder), str(pngs), "--backend", "vllm", *FAST])
-    assert vllm.exit_code == 1 and "pip install vllm" in vllm.stderr
+    assert vllm.exit_code == 1 and "vitcli[vllm]" in vllm.stderr
     assert run(["--model", str(tmp_path / "nope"), str(pngs), *FAST]).exit_code == 1

@@ -87,7 +87,7 @@ def test_bad_row_matrix(tmp_path, name):
     saved = read_build_report(tmp_path / "out")
     if expected == "keep":
         assert report.num_kept == 3 and saved["rejected"] == []
-        kept = load_built_dataset(tmp_path / "out")["train"][1]["image"]
+        kept = load_built_dataset(tmp_path / "out")["train"][1]["images"][0]
         assert kept.mode == "RGB"
         if name == "16-bit png":
             assert kept.getpixel((0, 0)) == (156, 156, 156)  # 40000 / 256, not clipped to white
@@ -110,7 +110,7 @@ def test_exif_orientation_is_applied(tmp_path, write):
             sources=[SourceSpec("llava", str(tmp_path / "src.json"), images=str(tmp_path / "imgs"))],
         )
     )
-    img = load_built_dataset(tmp_path / "out")["train"][0]["image"]
+    img = load_built_dataset(tmp_path / "out")["train"][0]["images"][0]
     assert img.size == (10, 30) and report.images == {"png": 1}
 
 

@@ -47,9 +47,9 @@ def test_llava_reader_multi_turn_text_only_and_tag_anywhere(tmp_path, write):
         {"role": "assistant", "content": "red"},
     ]
     assert [m["role"] for m in train[1]["messages"]] == ["user", "assistant", "user", "assistant"]
-    assert train[2]["image"] is None and train[2]["task"] == "conversation"
+    assert train[2]["images"] == [] and train[2]["task"] == "conversation"
     assert train[3]["messages"][0]["content"] == "<image>\nNo tag here"  # documented normalisation
-    assert train[1]["image"].mode == "RGB" and train[0]["source"] == "llava:llava.json:1"
+    assert train[1]["images"][0].mode == "RGB" and train[0]["source"] == "llava:llava.json:1"
     assert report.images == {"original": 2, "png": 1, "text-only": 1}
 
 
@@ -57,7 +57,7 @@ def test_llava_jsonl_and_default_image_root(tmp_path, write):
     write("d/a.jpg", image_bytes())
     path = write("d/llava.jsonl", ({"id": "x", "image": "a.jpg", "conversations": conv("<image>\nQ", "A")},))
     report, dd = build(tmp_path, "llava", path)
-    assert report.counts == {"train": 1} and dd["train"][0]["image"].size == (24, 16)
+    assert report.counts == {"train": 1} and dd["train"][0]["images"][0].size == (24, 16)
 
 
 def test_messages_reader_string_and_typed_parts(tmp_path, write):
@@ -92,7 +92,7 @@ def test_messages_reader_string_and_typed_parts(tmp_path, write):
         {"role": "assistant", "content": "A square."},
     ]
     assert train[1]["messages"][0] == {"role": "system", "content": "Be brief."}
-    assert train[2]["image"] is None
+    assert train[2]["images"] == []
 
 
 def coco_files(write):
@@ -216,7 +216,7 @@ def test_imagefolder_reader_jsonl_csv_and_column_mapping(tmp_path, write):
     )
     report, dd = build(tmp_path, "imagefolder", tmp_path / "f", columns={"desc": "caption"})
     assert dd["train"]["references"] == [["A red box."], ["Grey."]]
-    assert dd["train"][1]["image"].mode == "RGB"
+    assert dd["train"][1]["images"][0].mode == "RGB"
     write("g/train/a.jpg", image_bytes())
     write("g/train/metadata.csv", "file_name,question,answer\na.jpg,What colour?,red\n")
     write("g/test/a.jpg", image_bytes())

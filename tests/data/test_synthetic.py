@@ -43,7 +43,7 @@ def test_schema_counts_and_report(tmp_path):
     assert on_disk["counts"] == report.counts and on_disk["num_rejected"] == 0
     ids = [r for split in dd.values() for r in split["id"]]
     assert len(ids) == len(set(ids))
-    assert dd["test"][0]["image"].size == (40, 40)
+    assert [im.size for im in dd["test"][0]["images"]] == [(40, 40)]
 
 
 def test_records_carry_ground_truth():
@@ -77,7 +77,7 @@ def test_caption_matches_drawn_colours():
     for r in splits["train"]:
         if r.task != "caption":
             continue
-        img = Image.open(io.BytesIO(r.image)).convert("RGB")
+        img = Image.open(io.BytesIO(r.images[0])).convert("RGB")
         words = r.references[0].split()
         color = next(w for w in words if w in COLORS)
         pixels = set(img.getdata())

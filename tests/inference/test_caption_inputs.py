@@ -82,4 +82,4 @@ def test_vllm_backend_missing_is_a_config_error(tiny_llava, mixed_images):
     cfg = CaptionConfig(model=str(tiny_llava), images=[str(mixed_images[0])], backend="vllm")
     with pytest.raises(ConfigError, match="vllm") as err:
         caption_images(cfg)
-    assert "pip install vllm" in err.value.hint
+    assert "vitcli[vllm]" in err.value.hint

@@ -23,9 +23,12 @@ def test_encoder_decoder_trains_saves_and_captions(tiny_dataset, tmp_path):
     assert result.trainable_parameters["multi_modal_projector"] > 0  # cross-attention is the bridge
     model, processor = load_for_inference(str(out), "cpu", torch.float32)
     assert type(model).__name__ == "VisionEncoderDecoderModel"
-    preds = generate(model, processor, [Image.new("RGB", (32, 32), "red")], [None],
-                     GenerationConfig(max_new_tokens=4))
-    assert len(preds) == 1 and isinstance(preds[0].text, str)
+    image = Image.new("RGB", (32, 32), "red")
+    preds = generate(model, processor, [image], [None], GenerationConfig(max_new_tokens=4))
+    assert len(preds) == 1 and preds[0].prompt is None and preds[0].num_tokens <= 4  # image-only, capped
+    pixels = processor.image_processor(images=image, return_tensors="pt")["pixel_values"]
+    plain = model.generate(pixel_values=pixels, max_new_tokens=4, do_sample=False)  # transformers alone
+    assert preds[0].text == processor.tokenizer.decode(plain[0], skip_special_tokens=True).strip()
 
 
 def test_encoder_decoder_align_trains_only_cross_attention(tiny_dataset, tmp_path):

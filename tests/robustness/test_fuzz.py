@@ -166,9 +166,9 @@ def drain(reader: Any, spec: SourceSpec) -> None:
             if isinstance(item, Rejection):
                 assert isinstance(item.reason, str) and ":" in item.reason
                 continue
-            assert item.image is None or isinstance(item.image, (str, bytes))
-            if check_text(item.record, item.image is not None) is None:
-                row = features.encode_example({**item.record.to_row(), "image": None})
+            assert isinstance(item.images, list) and all(isinstance(x, (str, bytes)) for x in item.images)
+            if check_text(item.record, len(item.images)) is None:
+                row = features.encode_example({**item.record.to_row(), "images": []})
                 pa.Table.from_pylist([row], schema=features.arrow_schema)
     except VitcliError:
         pass

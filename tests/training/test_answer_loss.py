@@ -47,9 +47,8 @@ def test_training_with_turn_reduction(tiny_dataset, tmp_path):
                              {"data": str(tiny_dataset), "output": str(tmp_path / "run"), "max_steps": 3,
                               "device": "cpu"})
     result = train(cfg)
-    assert result.global_step == 3 and result.final_loss > 0
-    bad = build_train_config("test", None, ["loss_reduction=mean"], {"data": str(tiny_dataset),
-                                                                       "output": str(tmp_path / "bad")})
-    with pytest.raises(ConfigError, match="loss_reduction"):
-        train(bad)
+    assert result.global_step == 3 and 0 < result.final_loss < result.first_loss < 10  # learns, seeded: 4.06 -> 3.97
+    with pytest.raises(ConfigError, match="loss_reduction"):  # refused while the config is built
+        build_train_config("test", None, ["loss_reduction=mean"], {"data": str(tiny_dataset),
+                                                                  "output": str(tmp_path / "bad")})
     assert not (tmp_path / "bad").exists()

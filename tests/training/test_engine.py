@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from tests.training.conftest import losses
 
@@ -142,5 +143,30 @@ def test_example_configs_load():
     examples = Path(__file__).resolve().parents[2] / "examples"
     cfg = build_train_config("test", str(examples / "train.yaml"), [], {"max_steps": 1})
     assert cfg.max_steps == 1 and cfg.group_by_length and cfg.save_every_steps == 200
-    for name in ("deepspeed_zero2.json", "deepspeed_zero3.json", "fsdp.json"):
-        assert isinstance(json.loads((examples / name).read_text()), dict)
+    for stage in (2, 3):  # what vitcli's flags set must be "auto", or DeepSpeed contradicts them (and HF refuses)
+        ds = json.loads((examples / f"deepspeed_zero{stage}.json").read_text())
+        assert ds["zero_optimization"]["stage"] == stage
+        flags = ("train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "gradient_clipping",
+                 "train_batch_size")
+        assert {k: ds[k] for k in flags} == dict.fromkeys(flags, "auto")
+        assert ds["bf16"]["enabled"] == ds["fp16"]["enabled"] == "auto"  # follows --dtype
+    from vitcli.modeling.compose import compose_model
+
+    model, _ = compose_model(cfg.model, ["a red circle", "what colour is it"])
+    wrap = json.loads((examples / "fsdp.json").read_text())["transformer_layer_cls_to_wrap"]
+    layers = {type(m).__name__ for m in model.modules()}
+    assert layers & set(wrap) == {"LlamaDecoderLayer", "SiglipEncoderLayer"}  # FSDP finds vitcli's own blocks
+
+
+def test_deepspeed_without_the_package_names_the_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    from vitcli.config import TrainConfig
+    from vitcli.runtime.errors import ConfigError
+    from vitcli.training.loop import make_training_args
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else real(name, *a))
+    with pytest.raises(ConfigError, match="deepspeed package") as err:
+        make_training_args(TrainConfig(deepspeed="examples/deepspeed_zero2.json"), tmp_path, "cpu", torch.float32)
+    assert "vitcli[deepspeed]" in err.value.hint

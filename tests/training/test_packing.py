@@ -41,8 +41,8 @@ def test_packed_loss_equals_separate_rows(tiny_dataset, attention):
     collate = Collator(processor.tokenizer.pad_token_id, additive_mask=attention == "eager")
     for i in (0, 7):  # a packed sample against the five separate rows it came from
         row = packed.image_rows[i]
-        image = singles.rows[row]["image"]
-        group = [j for j in range(len(singles)) if singles.rows[singles.image_rows[j]]["image"] == image]
+        image = singles.rows[row]["images"]
+        group = [j for j in range(len(singles)) if singles.rows[singles.image_rows[j]]["images"] == image]
         assert len(group) == 5
         together = _token_losses(model, collate([packed[i], packed[(i + 1) % len(packed)]]))[0]
         apart = _token_losses(model, collate([singles[j] for j in group])).sum()

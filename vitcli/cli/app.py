@@ -1,4 +1,4 @@
-"""The root Typer app: registers the four commands and turns errors into 'Error: ... / Hint: ...' with exit codes
+"""The root Typer app: registers the commands and turns errors into 'Error: ... / Hint: ...' with exit codes
 0 ok, 1 known failure, 2 usage error, 130 interrupted. VITCLI_DEBUG=1 shows tracebacks instead."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions
 
 from vitcli import __version__
-from vitcli.cli import build_dataset, caption, eval, train
+from vitcli.cli import build_dataset, caption, env, eval, train
 from vitcli.runtime.errors import VitcliError
 
 # Exits, usage errors and aborts are rendered by typer itself (usage errors exit 2).
@@ -79,6 +79,7 @@ def root(
       vitcli train --data data/shapes --output runs/shapes --preset tiny
       vitcli eval --model runs/shapes --data data/shapes --task vqa --json
       vitcli caption --model runs/shapes image.png
+      vitcli env --json
     """
 
 
@@ -86,6 +87,7 @@ app.add_typer(build_dataset.app, name="build-dataset", help=build_dataset.HELP)
 app.command("train", help=train.HELP, no_args_is_help=True)(train.train_command)
 app.command("eval", help=eval.HELP, no_args_is_help=True)(eval.eval_command)
 app.command("caption", help=caption.HELP, no_args_is_help=True)(caption.caption_command)
+app.command("env", help=env.HELP)(env.env_command)
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -66,7 +66,7 @@ Columns = Annotated[
     list[str] | None,
     typer.Option(
         "--column",
-        help="Map a column: NAME=ROLE (id, image, caption, question, answer, answers, messages, ...).",
+        help="Map a column: NAME=ROLE (id, image, images, caption, question, answer, answers, messages, ...).",
     ),
 ]
 
@@ -217,7 +217,8 @@ File = Annotated[str, typer.Argument(help="Source file.")]
 
 @source_command("llava")
 def llava_command(file: File, images: Images = None, split: Split = None) -> tuple[str, list[SourceSpec]]:
-    """LLaVA conversation JSON/JSONL: {"id", "image", "conversations": [{"from": "human"|"gpt", "value"}]}.
+    """LLaVA conversation JSON/JSONL: {"id", "image", "conversations": [{"from": "human"|"gpt", "value"}]};
+    "image" is a path, or a list of paths with one <image> each (multi-image rows).
 
     Example: vitcli build-dataset llava llava_v1_5_mix665k.json --images data/ --out data/llava --num-proc 8
     """
@@ -226,7 +227,7 @@ def llava_command(file: File, images: Images = None, split: Split = None) -> tup
 
 @source_command("messages")
 def messages_command(file: File, images: Images = None, split: Split = None) -> tuple[str, list[SourceSpec]]:
-    """Chat rows as TRL / LLaMA-Factory use them: {"messages": [{"role", "content"}], "images": [path]}.
+    """Chat rows as TRL / LLaMA-Factory use them: {"messages": [{"role", "content"}], "images": [path, ...]}.
 
     Example: vitcli build-dataset messages chat.jsonl --images imgs/ --out data/chat
     """
@@ -311,7 +312,8 @@ def hf_command(
     images: Images = None,
     split: Split = None,
 ) -> tuple[str, list[SourceSpec]]:
-    """Anything datasets.load_dataset reads, mapped by column names (see --column).
+    """Anything datasets.load_dataset reads, mapped by column names (see --column); TRL's VLM layout
+    (messages with typed parts + an images column) needs no mapping.
 
     Example: vitcli build-dataset hf data/train.parquet --column caption_en=caption --out data/hf
     """

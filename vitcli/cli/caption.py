@@ -14,7 +14,8 @@ from vitcli.cli import output
 from vitcli.cli.options import AllowPickle, Device, Dtype, Json, Overwrite, Seed
 
 HELP = """Caption images, or ask a question about them, with a vitcli run or any image-text-to-text model
-(LLaVA-family, SmolVLM, Qwen2-VL, BLIP, ViT-GPT2 VisionEncoderDecoder).
+(LLaVA-1.5/NeXT/OneVision, Qwen2-VL, Qwen2.5-VL, Idefics3, SmolVLM, Gemma 3, Aya Vision, InternVL, Mistral3,
+PaliGemma, BLIP, BLIP-2, GIT, Florence-2, ViT-GPT2 VisionEncoderDecoder; see README "Model families").
 
 Inputs: files, globs, folders (--recursive), '-' for one path per line on stdin, --data DIR --split S
 (a built dataset), or --requests FILE (JSONL of {"image": ..., "prompt": ...}).
@@ -52,6 +53,7 @@ def caption_command(
     as_json: Json = False,
 ) -> None:
     from vitcli.config import GenerationConfig
+    from vitcli.config_checks import validate_generation_config
     from vitcli.inference.caption import CaptionConfig, CaptionResult, caption_images
     from vitcli.runtime.io import atomic_write, check_output_free
 
@@ -60,6 +62,7 @@ def caption_command(
     images = images or []
     gen = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=num_beams, temperature=temperature,
                            top_p=top_p, batch_size=batch_size, seed=seed or 0)
+    validate_generation_config(gen)
     cfg = CaptionConfig(model=model, images=images, prompt=prompt, data=data, split=split, requests=requests,
                         recursive=recursive, generation=gen, backend=backend, device=device, dtype=dtype,
                         fail_fast=fail_fast, trust_remote_code=trust_remote_code,

@@ -52,11 +52,13 @@ def eval_command(
     as_json: Json = False,
 ) -> None:
     from vitcli.config import EvalConfig, GenerationConfig
+    from vitcli.config_checks import validate_generation_config
     from vitcli.evaluation.run import evaluate
 
     cfg = EvalConfig(task=task, model=model, data=data, split=split, predictions=predictions, per_item=per_item,
                      max_samples=max_samples, device=device, dtype=dtype,
                      generation=GenerationConfig(batch_size=batch_size, max_new_tokens=max_new_tokens))
+    validate_generation_config(cfg.generation)
     cfg.references, cfg.questions, cfg.annotations = references, questions, annotations
     cfg.report = report_path
     cfg.allow_missing, cfg.require_all, cfg.spice = allow_missing, require_all, spice

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from vitcli.cli import output
-from vitcli.cli.options import ConfigFile, Device, Dtype, Json, Overwrite, Seed, Sets
+from vitcli.cli.options import ConfigFile, Json, Overwrite, Seed, Sets
 
 HELP = """Train a vision-language model on a built dataset.
 
@@ -114,14 +114,20 @@ def train_command(
     lora_r: Annotated[int | None, typer.Option("--lora-r", min=1)] = None,
     lora_alpha: Annotated[int | None, typer.Option("--lora-alpha", min=1)] = None,
     seed: Seed = None,
-    device: Device = "auto",
-    dtype: Dtype = "auto",
+    device: Annotated[str | None, typer.Option(  # None, not "auto": a --set or --config device must not be overridden
+        "--device", help="auto | cpu | cuda | cuda:N | mps (default: auto).")] = None,
+    dtype: Annotated[str | None, typer.Option(
+        "--dtype", help="auto (bf16 on CUDA, else fp32) | bf16 | fp16 | fp32 (default: auto).")] = None,
     config: ConfigFile = None,
     sets: Sets = None,
     overwrite: Overwrite = False,
+    show_samples: Annotated[int | None, typer.Option(
+        "--show-samples", min=1, help="Print N training samples as the model sees them (trained tokens in [[ ]], "
+        "token counts) and exit without training.")] = None,
     as_json: Json = False,
 ) -> None:
     from vitcli.config import build_train_config
+    from vitcli.runtime.errors import ConfigError, UsageError
     from vitcli.training.run import train
 
     flags = {"data": data, "output": output_dir, "stage": stage, "max_steps": max_steps, "epochs": epochs,
@@ -136,7 +142,13 @@ def train_command(
              "model.vision": vision, "model.llm": llm, "model.model": model, "model.arch": arch,
              "model.projector": projector, "unfreeze_vision": unfreeze_vision or None, "lora": lora or None,
              "lora_r": lora_r, "lora_alpha": lora_alpha}
-    cfg = build_train_config(preset, config, sets or [], flags)
+    try:
+        cfg = build_train_config(preset, config, sets or [], flags)
+    except ConfigError as err:  # a bad preset, key, type, value or config file: a usage error, exit 2
+        raise UsageError(err.message, err.hint) from None
+    if show_samples:
+        render_samples(cfg, show_samples, as_json)
+        return
     output.quiet_libraries()
     result = train(cfg, callbacks=[progress_callback()], notify=_notify)
     if not _is_main_process():
@@ -156,3 +168,18 @@ def train_command(
     if result.loss_curve:
         rows.append(("loss curve", result.loss_curve))
     output.print_table("Training finished", rows, ("", "value"))
+
+
+def render_samples(cfg: Any, count: int, as_json: bool) -> None:
+    """--show-samples: one block (or JSON line) per sample on stdout."""
+    from vitcli.training.show import show_samples
+
+    output.quiet_libraries()
+    for view in show_samples(cfg, count):
+        if as_json:
+            output.emit_json(view.to_json())
+            continue
+        output.emit_line(f"--- sample {view.index}: {view.num_tokens} tokens ({view.text_tokens} text, "
+                         f"{view.image_tokens} image, {view.trained_tokens} trained)")
+        output.emit_line(view.rendered)
+

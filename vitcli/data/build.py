@@ -114,7 +114,8 @@ def save_splits(splits: dict[str, list[Record]], out: Path) -> None:
         digest = hashlib.sha256(name.encode())
         for r in records:
             digest.update(r.id.encode())
-            digest.update(r.image or b"")
+            for image in r.images:
+                digest.update(image)
         ds._fingerprint = digest.hexdigest()[:16]
         dd[name] = ds
     DatasetDict(dd).save_to_disk(str(out))
@@ -242,7 +243,8 @@ def report_config(cfg: BuildConfig, specs: list[SourceSpec]) -> dict[str, Any]:
 
 
 def load_built_dataset(path: str | Path):
-    """Open a dataset written by build_dataset, with a clear error when the folder is not one."""
+    """Open a dataset written by build_dataset, with a clear error when the folder is not one. Datasets built
+    before rows held several images (one `image` column) are converted on load (see upgrade_image_column)."""
     from datasets import load_from_disk
 
     from vitcli.runtime.errors import DataError
@@ -257,7 +259,27 @@ def load_built_dataset(path: str | Path):
             f"'{p}' is not a dataset built by vitcli (no dataset_dict.json)",
             "pass the --out folder of `vitcli build-dataset`",
         )
-    return load_from_disk(str(p))
+    dd = load_from_disk(str(p))
+    return type(dd)({name: upgrade_image_column(ds) for name, ds in dd.items()})
+
+
+def upgrade_image_column(ds: Any) -> Any:
+    """The old single-image layout -> `images` (image -> [image], None -> []). Done once per split by
+    `datasets.map`, whose cache file beside the dataset makes later loads free; rebuilding avoids it."""
+    from datasets import Features, Image
+
+    if "image" not in ds.column_names or "images" in ds.column_names:
+        return ds
+    order = ["images" if k == "image" else k for k in ds.column_names]
+    kept = {k: v for k, v in ds.features.items() if k != "image"}
+
+    def to_list(batch: dict[str, list]) -> dict[str, list]:
+        return {"images": [[c] if c and (c.get("bytes") or c.get("path")) else [] for c in batch["image"]]}
+
+    out = ds.cast_column("image", Image(decode=False)).map(
+        to_list, batched=True, batch_size=256, remove_columns=["image"],
+        features=Features({**kept, "images": record_features()["images"]}), desc="upgrading the image column")
+    return out.select_columns(order)
 
 
 def read_build_report(path: str | Path) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Export a built dataset to formats other trainers read, one file per split plus a shared images/ folder
 (files named by content hash, so an image shared by many rows is written once):
-  llava-json      {split}.json: [{"id", "image", "conversations": [{"from": human|gpt|system, "value"}]}]
-  messages-jsonl  {split}.jsonl: {"id", "messages": [{"role", "content": str with <image>}], "images": [path]}
+  llava-json      {split}.json: [{"id", "image", "conversations": [{"from": human|gpt|system, "value"}]}],
+                  "image" a path for one image, a list of paths for several (LLaVA-OneVision), absent for none
+  messages-jsonl  {split}.jsonl: {"id", "messages": [{"role", "content": str with <image>}], "images": [path, ...]}
                   + dataset_info.json for LLaMA-Factory (sharegpt formatting)
   parquet         {split}.parquet: TRL form, "images": [Image], "messages" in typed parts, + our columns"""
 
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vitcli.data.records import IMAGE_TOKEN
+from vitcli.data.records import IMAGE_TOKEN, undecoded_images
 from vitcli.runtime.io import atomic_dir
 
 TO_FROM = {"user": "human", "assistant": "gpt", "system": "system"}
@@ -38,12 +39,9 @@ def typed_parts(content: str) -> list[dict[str, Any]]:
 
 
 def rows(ds: Any, tmp: Path) -> Any:
-    """Rows with image bytes written to tmp/images/ and replaced by their relative path (streaming)."""
-    from datasets import Image
-
-    for row in ds.cast_column("image", Image(decode=False)):
-        img = row["image"]
-        row["image"] = image_file(img["bytes"], tmp / "images") if img and img.get("bytes") else None
+    """Rows with image bytes written to tmp/images/ and replaced by their relative paths (streaming)."""
+    for row in undecoded_images(ds):
+        row["images"] = [image_file(img["bytes"], tmp / "images") for img in row["images"]]
         yield row
 
 
@@ -86,7 +84,7 @@ def write_llava(ds: Any, tmp: Path, path: Path) -> int:
         for row in rows(ds, tmp):
             item = {
                 "id": row["id"],
-                **({"image": row["image"]} if row["image"] else {}),
+                **({"image": row["images"][0] if len(row["images"]) == 1 else row["images"]} if row["images"] else {}),
                 "conversations": [
                     {"from": TO_FROM[m["role"]], "value": m["content"]} for m in row["messages"]
                 ],
@@ -104,7 +102,7 @@ def write_messages(ds: Any, tmp: Path, path: Path) -> int:
             item = {
                 "id": row["id"],
                 "messages": row["messages"],
-                "images": [row["image"]] if row["image"] else [],
+                "images": row["images"],
             }
             f.write(json.dumps(item, ensure_ascii=False) + "\n")
             n += 1
@@ -123,13 +121,11 @@ def write_parquet(ds: Any, path: Path) -> int:
             "id": Value("string"),
             "images": List(Image()),
             "messages": List({"role": Value("string"), "content": List(part)}),
-            **{k: v for k, v in ds.features.items() if k not in ("id", "image", "messages")},
+            **{k: v for k, v in ds.features.items() if k not in ("id", "images", "messages")},
         }
     )
-    src = ds.cast_column("image", Image(decode=False))
     with pq.ParquetWriter(str(path), feats.arrow_schema) as writer:
-        for batch in src.iter(batch_size=256):
-            batch["images"] = [[im] if im and im.get("bytes") else [] for im in batch.pop("image")]
+        for batch in undecoded_images(ds).iter(batch_size=256):
             batch["messages"] = [
                 [{"role": m["role"], "content": typed_parts(m["content"])} for m in msgs]
                 for msgs in batch["messages"]

@@ -58,7 +58,7 @@ class SplitWriter:
 
     def add(self, rec: Record) -> None:
         self.writer.write(self.features.encode_example(rec.to_row()))
-        self.digest.update(rec.id.encode() + b"\0" + hashlib.sha256(rec.image or b"").digest())
+        self.digest.update(rec.id.encode() + b"\0" + b"".join(hashlib.sha256(b).digest() for b in rec.images))
         self.n += 1
         self.tasks[rec.task] += 1
 
@@ -102,7 +102,7 @@ def prefilter(
                     item, record=dataclasses.replace(item.record, id=f"{item.record.id}#{k}")
                 )
             )
-            reason = check_text(c.record, c.image is not None)
+            reason = check_text(c.record, len(c.images))
             if reason is None and not SPLIT_NAME.fullmatch(str(c.split)):
                 reason = f"{MALFORMED}: split '{c.split}' is not a split name (letters, digits, _ and .)"
             if reason is None and c.record.id in seen:
@@ -115,9 +115,9 @@ def prefilter(
 
 
 class ImageWork:
-    """Runs validate.load_images over chunks and hands results back in order. num_proc 1: one background
-    thread (Pillow releases the GIL while decoding, so decoding overlaps the main thread's Arrow writing);
-    num_proc N > 1: a fork pool of N processes, each chunk split N ways."""
+    """Runs validate.load_images over chunks (every image of every row, flattened) and hands results back in
+    order. num_proc 1: one background thread (Pillow releases the GIL while decoding, so decoding overlaps the
+    main thread's Arrow writing); num_proc N > 1: a fork pool of N processes, each chunk split N ways."""
 
     def __init__(self, num_proc: int, max_pixels: int) -> None:
         self.num_proc, self.max_pixels, self.pool, self.thread = num_proc, max_pixels, None, None
@@ -131,11 +131,7 @@ class ImageWork:
             self.thread = ThreadPoolExecutor(1, thread_name_prefix="vitcli-images")
 
     def submit(self, chunk: list[Item]) -> Callable[[], list[tuple[bytes | None, str]]]:
-        jobs = [
-            (c.image, c.image_root, self.max_pixels)
-            for c in chunk
-            if isinstance(c, Candidate) and c.image is not None
-        ]
+        jobs = [(ref, c.image_root, self.max_pixels) for c in chunk if isinstance(c, Candidate) for ref in c.images]
         if self.pool is None:
             return self.thread.submit(load_images, jobs).result
         parts = [jobs[i :: self.num_proc] for i in range(self.num_proc)]
@@ -188,14 +184,15 @@ class Sink:
             if isinstance(item, Rejection):
                 self.reject(item, stats)
                 continue
-            data, how = next(it) if item.image is not None else (None, "text-only")
-            if data is None and item.image is not None:
-                self.reject(Rejection(item.file, item.row, how), stats)
+            loaded = [next(it) for _ in item.images]  # (bytes, how) or (None, reason) per image
+            failed = next((how for data, how in loaded if data is None), None)
+            if failed is not None:
+                self.reject(Rejection(item.file, item.row, failed), stats)
                 continue
             if item.split not in self.writers:
                 self.writers[item.split] = SplitWriter(self.work / f"{item.split}.arrow", self.features)
-            self.writers[item.split].add(dataclasses.replace(item.record, image=data))
-            self.images[how] += 1
+            self.writers[item.split].add(dataclasses.replace(item.record, images=[data for data, _ in loaded]))
+            self.images.update([how for _, how in loaded] or ["text-only"])
             stats["kept"] += 1
         return limit is not None and stats["kept"] >= limit
 

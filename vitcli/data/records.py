@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vitcli.modeling.families import IMAGE_TOKEN  # noqa: F401 - the placeholder in string content
+from vitcli.runtime.errors import DataError
 
 TASKS = ("caption", "vqa", "conversation")
 ANSWER_TYPES = ("yes/no", "number", "other")
@@ -14,10 +15,11 @@ SPLITS = ("train", "validation", "test")
 
 @dataclass
 class Record:
-    """One instruction sample. `image` is encoded image bytes (PNG/JPEG) or None for text-only rows."""
+    """One instruction sample. `images` holds encoded image bytes (PNG/JPEG), one per '<image>' placeholder in
+    `messages`, in order; empty for text-only rows."""
 
     id: str
-    image: bytes | None
+    images: list[bytes]
     messages: list[dict[str, str]]
     task: str
     source: str
@@ -30,7 +32,7 @@ class Record:
         """The dict `datasets` stores, matching `record_features()`."""
         return {
             "id": self.id,
-            "image": None if self.image is None else {"bytes": self.image, "path": None},
+            "images": [{"bytes": b, "path": None} for b in self.images],
             "messages": self.messages,
             "task": self.task,
             "references": self.references,
@@ -48,7 +50,7 @@ def record_features():
     return Features(
         {
             "id": Value("string"),
-            "image": Image(),
+            "images": List(Image()),
             "messages": List({"role": Value("string"), "content": Value("string")}),
             "task": Value("string"),
             "references": List(Value("string")),
@@ -58,6 +60,33 @@ def record_features():
             "source": Value("string"),
         }
     )
+
+
+def undecoded_images(ds: Any) -> Any:
+    """`ds` with its `images` column left as {bytes, path} cells: no decoding until a consumer opens one."""
+    from datasets import Image, List
+
+    return ds.cast_column("images", List(Image(decode=False)))
+
+
+def image_counts(ds: Any) -> list[int]:
+    """Images per row, read from Arrow list lengths (no image bytes are loaded)."""
+    import pyarrow.compute as pc
+
+    return pc.list_value_length(ds.with_format("arrow")["images"]).fill_null(0).to_pylist()
+
+
+def check_single_image(ds: Any, what: str = "evaluated") -> None:
+    """A DataError naming the first row with several images: generation takes one image per question."""
+    multi = [i for i, n in enumerate(image_counts(ds)) if n > 1]
+    if multi:
+        first = ds.select_columns(["id"])[multi[0]]["id"]
+        raise DataError(
+            f"{len(multi)} of {len(ds)} rows hold several images (first: '{first}'): "
+            f"multi-image rows cannot be {what} yet",
+            "generation takes one image per question: use a split of single-image rows (or filter on the "
+            "length of the 'images' column)",
+        )
 
 
 def prompt_of(row: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Row and image checks. Readers yield Candidates (a Record whose image is still a path or raw bytes) or
+"""Row and image checks. Readers yield Candidates (a Record whose images are still paths or raw bytes) or
 Rejections; check_text() vets messages/ids/UTF-8 cheaply, load_image() decodes fully and normalises to RGB
 (runs in worker processes). Every failure is a reason string "<kind>: <detail>", never a silent drop.
 
@@ -42,11 +42,11 @@ class Rejection:
 
 @dataclass
 class Candidate:
-    """A row that parsed; its image is not loaded yet. `image` is a path relative to
-    `image_root`, raw bytes, or None (text-only row)."""
+    """A row that parsed; its images are not loaded yet. Each entry of `images` is a path relative to
+    `image_root` or raw bytes, one per '<image>' in the messages, in order (empty: a text-only row)."""
 
     record: Record
-    image: str | bytes | None
+    images: list[str | bytes]
     image_root: str
     file: str
     row: int | str
@@ -68,9 +68,10 @@ def is_utf8_clean(value: Any) -> bool:
     return True
 
 
-def check_text(rec: Record, has_image: bool) -> str | None:
-    """Why the record's text is unusable, or None. Unanswered rows (no assistant turn) are allowed only when
-    they carry no answers at all (e.g. VQA test questions)."""
+def check_text(rec: Record, num_images: int) -> str | None:
+    """Why the record's text is unusable, or None. The '<image>' placeholders must number `num_images`, the first
+    in the first user turn. Unanswered rows (no assistant turn) are allowed only when they carry no answers at
+    all (e.g. VQA test questions)."""
     if not is_utf8_clean([rec.id, rec.messages, rec.references, rec.answers]):
         return f"{BAD_UTF8}: text holds undecodable characters"
     if not isinstance(rec.id, str) or not rec.id:
@@ -89,16 +90,29 @@ def check_text(rec: Record, has_image: bool) -> str | None:
     users = [i for i, m in enumerate(rec.messages) if m["role"] == "user"]
     if not users:
         return f"{MALFORMED}: no user turn"
-    counts = [m["content"].count(IMAGE_TOKEN) for m in rec.messages]
-    want = 1 if has_image else 0
-    if sum(counts) != want or counts[users[0]] != want:
-        where = "in the first user turn" if has_image else "in a text-only row"
-        return f"{TAG_COUNT}: found {sum(counts)} '{IMAGE_TOKEN}', expected {want} {where}"
+    reason = tag_count_problem([m["content"].count(IMAGE_TOKEN) for m in rec.messages], users[0], num_images)
+    if reason:
+        return reason
     for m in rec.messages:
         if m["role"] == "assistant" and not m["content"].strip():
             return f"{EMPTY_ANSWER}: an assistant turn is empty"
     if rec.task == "vqa" and any(not a.strip() for a in rec.answers):
         return f"{EMPTY_ANSWER}: a VQA answer is empty"
+    return None
+
+
+def tag_count_problem(counts: list[int], first_user: int, num_images: int) -> str | None:
+    """The '<image>' count rule: one placeholder per image (`counts` per message), the first in the first user
+    turn (a single image: all of it there)."""
+    found = sum(counts)
+    if num_images == 0 and found:
+        return f"{TAG_COUNT}: found {found} '{IMAGE_TOKEN}', expected 0 in a text-only row"
+    if num_images == 1 and (found != 1 or counts[first_user] != 1):
+        return f"{TAG_COUNT}: found {found} '{IMAGE_TOKEN}', expected 1 in the first user turn"
+    if num_images > 1 and found != num_images:
+        return f"{TAG_COUNT}: found {found} '{IMAGE_TOKEN}', expected {num_images} (one per image of the row)"
+    if num_images > 1 and not counts[first_user]:
+        return f"{TAG_COUNT}: the first user turn holds no '{IMAGE_TOKEN}' (the row has {num_images} images)"
     return None
 
 

@@ -42,7 +42,7 @@ def evaluate_model(
     """Generate answers for every row of `cfg.task` in the split, then score them like a prediction file.
     `thumbnails`, when given, is filled with id -> small image bytes for the rows the HTML report shows."""
     from vitcli.data.build import load_built_dataset
-    from vitcli.data.records import prompt_of
+    from vitcli.data.records import check_single_image, prompt_of, undecoded_images
     from vitcli.evaluation.score import score_captions, score_vqa
     from vitcli.inference.generate import generate
     from vitcli.modeling.load import load_for_inference
@@ -62,16 +62,19 @@ def evaluate_model(
         rows = rows.select(range(min(cfg.max_samples, len(rows))))
     if len(rows) == 0:
         raise DataError(f"split '{cfg.split}' of '{cfg.data}' has no {cfg.task} rows", "pick another --task or --split")
+    check_single_image(rows)  # before loading the model
+    rows = undecoded_images(rows)
 
     device = resolve_device(cfg.device)
     model, processor = load_for_inference(cfg.model, device, resolve_dtype(cfg.dtype, device),
                                           allow_pickle=cfg.allow_pickle)
-    meta = rows.remove_columns("image")
+    meta = rows.remove_columns("images")
     prompts = [prompt_of(r) for r in meta]
     preds: list[str] = []
     for start in range(0, len(rows), cfg.generation.batch_size):
         batch = rows[start:start + cfg.generation.batch_size]
-        images = [open_image(x) for x in batch["image"]]
+        images = [open_image(cells[0] if cells else None, row_id) for cells, row_id in
+                  zip(batch["images"], batch["id"], strict=True)]
         out = generate(model, processor, images, prompts[start:start + len(images)], cfg.generation,
                        tasks=[cfg.task] * len(images))
         preds.extend(p.text for p in out)
@@ -100,8 +103,9 @@ def collect_thumbnails(rows: Any, ids: list[str], report: EvalReport) -> dict[st
 
     index = {id_: i for i, id_ in enumerate(ids)}
     wanted = [index[r["id"]] for r in select_rows(report) if r["id"] in index]
-    shown = rows.select_columns(["image"]).select(wanted)
-    return {ids[i]: make_thumbnail(open_image(r["image"])) for i, r in zip(wanted, shown, strict=True)}
+    shown = rows.select_columns(["images"]).select(wanted)
+    return {ids[i]: make_thumbnail(open_image(r["images"][0]))
+            for i, r in zip(wanted, shown, strict=True) if r["images"]}
 
 
 def model_provenance(cfg: EvalConfig, split: Any) -> dict[str, Any]:

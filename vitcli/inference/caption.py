@@ -90,17 +90,18 @@ def expand_inputs(items: Iterable[str], stdin: Iterable[str] | None = None,
 
 
 def iter_dataset_items(data: str, split: str, prompt: str | None) -> Iterator[CaptionItem]:
-    """Rows of a built dataset: their embedded image bytes, asked their first user turn (or `prompt`)."""
+    """Rows of a built dataset: their embedded image bytes, asked their first user turn (or `prompt`). Rows with
+    several images are refused up front (generation takes one image per question)."""
     from vitcli.data.build import load_built_dataset
-    from vitcli.data.records import prompt_of
+    from vitcli.data.records import check_single_image, prompt_of, undecoded_images
 
     ds = load_built_dataset(data)
     if split not in ds:
         raise DataError(f"dataset '{data}' has no split '{split}'", f"choose one of: {', '.join(ds)}")
-    rows = ds[split].cast_column("image", ds[split].features["image"].__class__(decode=False))
-    for row in rows:
-        image = row["image"]
-        yield CaptionItem(row["id"], prompt or prompt_of(row), None if image is None else image["bytes"],
+    check_single_image(ds[split], "captioned")
+    for row in undecoded_images(ds[split]):
+        cells = row["images"]
+        yield CaptionItem(row["id"], prompt or prompt_of(row), cells[0]["bytes"] if cells else None,
                           None if prompt else row["task"])
 
 

@@ -58,13 +58,15 @@ def stop_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
-def new_token_rows(model: Any, out: Any, inputs: dict[str, Any]) -> list[list[int]]:
+def new_token_rows(model: Any, out: Any, inputs: dict[str, Any], adapter: Any = None) -> list[list[int]]:
     """The generated tokens of each row, without the echoed prompt (decoder-only models return prompt + new
-    tokens, encoder-decoders a leading decoder-start token, BLIP-style models part of their prompt)."""
+    tokens, encoder-decoders a leading decoder-start token, BLIP the prompt as its generate() rewrites it)."""
     rows = out.tolist()
     if getattr(model.config, "is_encoder_decoder", False) or "input_ids" not in inputs:
         return [r[1:] for r in rows]
     prompt = inputs["input_ids"].tolist()
+    if adapter is not None:
+        prompt = [adapter.conditioned_on(p) for p in prompt]
     width = len(prompt[0])
     if all(r[:width] == p for r, p in zip(rows, prompt, strict=True)):
         return [r[width:] for r in rows]
@@ -119,7 +121,7 @@ def generate_batch(model: Any, processor: Any, images: list[Any], prompts: list[
     with torch.inference_mode():
         out = model.generate(**inputs, **decoding_kwargs(cfg))  # (B, T_prompt + T_new) or (B, 1 + T_new)
     seconds = (time.perf_counter() - start) / len(images)
-    decoded = decode_rows(model, processor.tokenizer, new_token_rows(model, out, inputs))
+    decoded = decode_rows(model, processor.tokenizer, new_token_rows(model, out, inputs, adapter))
     return [Prediction(prompt=p, text=text, num_tokens=n, seconds=round(seconds, 4))
             for p, (text, n) in zip(asked, decoded, strict=True)]
 

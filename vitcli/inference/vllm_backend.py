@@ -11,7 +11,7 @@ from typing import Any
 
 from vitcli.runtime.errors import ConfigError
 
-INSTALL_HINT = "pip install vllm (Linux with a CUDA GPU), or use the default --backend transformers"
+INSTALL_HINT = "pip install 'vitcli[vllm]' (Linux with a CUDA GPU), or use the default --backend transformers"
 
 
 def require_vllm() -> None:

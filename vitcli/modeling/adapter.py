@@ -5,6 +5,7 @@ collation, generation and evaluation all encode through one FamilyAdapter, so th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,7 @@ class FamilyAdapter:
             if not self.chat_template():
                 raise ModelError(f"this {family.name} checkpoint ships no chat template",
                                  "pass a chat (instruct) checkpoint, or add a chat_template to its processor")
+            self.accept_structured_content()
             rendered = self.render(user_turn("x"), add_generation_prompt=True)
             bos = self.tokenizer.bos_token
             self.add_special_tokens = not (bos and rendered.startswith(bos))  # the template already holds BOS
@@ -82,10 +84,27 @@ class FamilyAdapter:
                             or getattr(getattr(processor, "tokenizer", None), "chat_template", None))
         family = family_of(getattr(config, "model_type", None), has_template)
         text_config = getattr(config, "text_config", None)
-        bos = getattr(text_config, "bos_token_id", None) if family.name == "blip" else None
+        bos = getattr(text_config, "bos_token_id", None) if family.decoder_bos_prompt else None
         return cls(processor, family, bos)
 
     # --- rendering -------------------------------------------------------------------------------------------
+    def accept_structured_content(self) -> None:
+        """Give a string-only template the structured-content prelude (saved with the processor, so exports take
+        HF/vLLM chat content too); a template that still drops text or images is refused."""
+        from vitcli.modeling.templates import renders_structured, with_structured_content
+
+        marker = getattr(self.processor, "image_token", None) or IMAGE_TOKEN
+        render = lambda msgs: self.render(msgs)  # noqa: E731
+        if renders_structured(render):
+            return
+        fixed = with_structured_content(self.chat_template(), marker)
+        for owner in (self.processor, self.tokenizer):
+            if getattr(owner, "chat_template", None):
+                owner.chat_template = fixed
+        if not renders_structured(render):
+            raise ModelError(f"the chat template of this {self.family.name} model drops text or images",
+                             "fix the checkpoint's chat_template (it must render each message's content)")
+
     def chat_template(self) -> str | None:
         return getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
 
@@ -97,12 +116,13 @@ class FamilyAdapter:
 
     def question(self, prompt: str | None, task: str = "vqa") -> str | None:
         """The question actually asked. Captioners that are not chat models caption with their own caption prompt
-        (None: no text at all), whatever a dataset's caption row asks; chat models are asked as the row asks."""
+        (None: no text at all), whatever a dataset's caption row asks; chat models are asked as the row asks.
+        A row's '<image>' placeholders are dropped: the processor places the image tokens itself."""
         if not self.family.takes_prompt:
             return None
         if task == "caption" and self.family.prompt != "chat":
             return self.family.caption_prompt
-        return prompt or self.family.caption_prompt
+        return text_of(prompt or "") or self.family.caption_prompt
 
     def prompt_text(self, question: str | None, num_images: int = 1) -> str | None:
         """The text the model is given for one question about `num_images` images (None: images only)."""
@@ -115,19 +135,30 @@ class FamilyAdapter:
     # --- generation ------------------------------------------------------------------------------------------
     def encode_prompts(self, images: list[Any], questions: list[str | None]) -> dict[str, Any]:
         """Processor outputs for a batch of one image + one question each, padded for generation."""
-        texts = [self.prompt_text(q) for q in questions]
-        if all(t is None for t in texts) or self.family.prompt == "image-only":
+        if self.family.prompt == "image-only":
             return dict(self.processor.image_processor(images=images, return_tensors="pt"))
+        # no question: "" encodes to what each plain family's generate() starts from without text ([CLS], bos)
+        texts = [self.prompt_text(q) for q in questions]
         side = self.family.generate_padding
         self.tokenizer.padding_side = side
         inputs = dict(self.processor(images=self.image_arg([[im] for im in images]), text=[t or "" for t in texts],
-                                     padding=True, padding_side=side, return_tensors="pt",
-                                     add_special_tokens=self.add_special_tokens))
+                                     padding=True, padding_side=side, return_tensors="pt", **self.special_kwargs()))
         inputs.pop("labels", None)  # PaliGemma's processor returns all-ignored labels without a suffix
         if self.family.prompt_drops_eos:  # [CLS] question, not [CLS] question [SEP]: the answer continues it
             inputs = {k: v[:, :-1] if k in ("input_ids", "attention_mask", "token_type_ids") else v
                       for k, v in inputs.items()}
         return inputs
+
+    def special_kwargs(self) -> dict[str, bool]:
+        """Processor kwargs: specials off when the chat template holds them; else the processor's default (Florence-2
+        adds <s> and </s> around its task prompt itself)."""
+        return {} if self.add_special_tokens else {"add_special_tokens": False}
+
+    def conditioned_on(self, prompt_ids: list[int]) -> list[int]:
+        """The ids generate() actually continues for these prompt ids (and echoes before the new tokens)."""
+        if self.family.decoder_bos_prompt and self.bos_token_id is not None:
+            return [self.bos_token_id, *prompt_ids[1:-1]]
+        return prompt_ids
 
     def image_arg(self, per_sample: list[list[Any]]) -> Any:
         if self.family.nested_images:
@@ -158,19 +189,27 @@ class FamilyAdapter:
         return None
 
     def chat_labels(self, messages: Messages) -> tuple[str, list[int]]:
-        """(rendered text, labels over its plain tokenisation): answer spans found by rendering growing prefixes."""
-        full = self.render(messages)
-        spans = []
+        """(training text, labels over its plain tokenisation). Each answer follows exactly the generation prompt the
+        model is asked with at inference, and its span (answer + end of turn) is found by rendering growing prefixes.
+        Templates whose answer header differs from their generation prompt (LLaVA-OneVision renders "assistant \n"
+        but prompts "assistant\n") are stitched: generation prompt + the answer as the template renders it."""
+        text, canon, spans = "", "", []
         for i, m in enumerate(messages):
             if m["role"] != "assistant":
                 continue
-            start = len(self.render(messages[:i], add_generation_prompt=True))
+            prompt = self.render(messages[:i], add_generation_prompt=True)
             through = self.render(messages[: i + 1])
-            if not full.startswith(through) or not through.startswith(full[:start]):
+            if not prompt.startswith(canon) or not through.startswith(canon):
                 raise DataError("the chat template does not render conversations as growing prefixes",
                                 "use a template without per-turn state (vitcli needs prefixes to find answers)")
-            spans.append((start, len(through)))
-        return full, char_labels(self.tokenizer, full, spans, self.add_special_tokens)
+            text += prompt[len(canon):]
+            completion = through[len(prompt):] if through.startswith(prompt) else answer_onward(through, prompt, m)
+            spans.append((len(text), len(text) + len(completion)))
+            text, canon = text + completion, through
+        full = self.render(messages)
+        if full.startswith(canon):
+            text += full[len(canon):]
+        return text, char_labels(self.tokenizer, text, spans, self.add_special_tokens)
 
     def encode_training(self, samples: list[Sample], max_length: int = 0) -> dict[str, Any]:
         """One right-padded training batch: every model input, and labels on the answers only."""
@@ -180,16 +219,16 @@ class FamilyAdapter:
 
         self.tokenizer.padding_side = "right"
         if self.family.prompt == "image-only":
-            return encode_image_only(self, samples)
+            return encode_image_only(self, samples, max_length)
         if self.family.prompt == "seq2seq":
-            return encode_seq2seq(self, samples)
+            return encode_seq2seq(self, samples, max_length)
         if self.family.prompt == "prefix-lm":
             return encode_prefix_lm(self, samples)
         texts, plain_labels = zip(*(self.text_and_labels(s) for s in samples), strict=True)
         images = self.image_arg([s.images for s in samples])
         kwargs = {"images": images} if images else {}
         batch = dict(self.processor(text=list(texts), padding=True, padding_side="right", return_tensors="pt",
-                                    add_special_tokens=self.add_special_tokens, **kwargs))
+                                    **self.special_kwargs(), **kwargs))
         ids = batch["input_ids"]  # (B, T)
         labels = torch.full_like(ids, IGNORE_INDEX)
         for row, (text_ids, lab) in enumerate(plain_labels):
@@ -225,9 +264,20 @@ class FamilyAdapter:
     def image_token_ids(self) -> set[int]:
         ids = {getattr(self.processor, "image_token_id", None)}
         token = getattr(self.processor, "image_token", None)
-        if token:
-            ids.add(self.tokenizer.convert_tokens_to_ids(token))
+        if token:  # BLIP-2 keeps an AddedToken, not a str
+            ids.add(self.tokenizer.convert_tokens_to_ids(str(getattr(token, "content", token))))
         return {i for i in ids if i is not None and i != self.tokenizer.unk_token_id}
+
+
+def answer_onward(through: str, prompt: str, message: dict[str, Any]) -> str:
+    """The rendered answer (and end of turn) of an assistant turn whose header differs from the generation prompt."""
+    shared = len(os.path.commonprefix([through, prompt]))
+    answer = text_of(message["content"])
+    at = through.find(answer[:8], shared) if answer else -1
+    if at < 0:
+        raise DataError("the chat template renders an answer that cannot be found after its prompt",
+                        "check the model's chat_template (train --show-samples shows what trains)")
+    return through[at:]
 
 
 def first_exchange(messages: Messages) -> tuple[str | None, str]:

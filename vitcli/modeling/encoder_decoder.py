@@ -66,7 +66,7 @@ def build_decoder(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, An
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return decoder, tokenizer
-    from vitcli.modeling.compose import build_word_tokenizer
+    from vitcli.modeling.word_tokenizer import build_word_tokenizer
 
     tokenizer = build_word_tokenizer(train_texts)
     tokenizer.padding_side = "right"

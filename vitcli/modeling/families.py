@@ -29,6 +29,7 @@ class Family:
     nested_images: bool = False  # the processor wants one image list per sample, not a flat list
     prompt_drops_eos: bool = False  # GIT: a prompt is [CLS] question, without the [SEP] the tokenizer appends
     same_length_batches: bool = False  # BLIP: generate() rewrites column 0 and drops the last, so pad nothing
+    decoder_bos_prompt: bool = False  # BLIP: generate() swaps id 0 for the decoder's bos and drops the last ([SEP])
     needs: tuple[str, ...] = ()  # optional modules its processor imports
     extra: str = ""  # the vitcli extra that brings them
 
@@ -60,7 +61,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("internvl", ("internvl",), multi_image=True, **TV),
     Family("mistral3", ("mistral3",), multi_image=True, **TV),
     Family("paligemma", ("paligemma",), prompt="prefix-lm", caption_prompt="caption en"),
-    Family("blip", ("blip",), prompt="plain", caption_prompt=None, same_length_batches=True),
+    Family("blip", ("blip",), prompt="plain", caption_prompt=None, same_length_batches=True,
+           decoder_bos_prompt=True),
     Family("blip-2", ("blip-2",), prompt="plain", caption_prompt=None),
     Family("git", ("git",), prompt="plain", caption_prompt=None, prompt_drops_eos=True),
     Family("florence2", ("florence2",), prompt="seq2seq", caption_prompt="<CAPTION>"),

@@ -12,9 +12,10 @@ from vitcli.runtime.errors import ConfigError
 STAGES = ("align", "instruct", "full")
 PARTS = ("multi_modal_projector", "language_model", "vision_tower")
 # Module-name segments that mark a part. For VisionEncoderDecoder the cross-attention is the "projector":
-# the only newly initialised bridge between a pretrained encoder and decoder.
+# the only newly initialised bridge between a pretrained encoder and decoder. BLIP-2's bridge is its Q-Former
+# (qformer, query_tokens, language_projection); GIT's its visual_projection.
 PROJECTOR_NAMES = {"multi_modal_projector", "mm_projector", "connector", "enc_to_dec_proj", "crossattention",
-                   "ln_cross_attn"}
+                   "ln_cross_attn", "qformer", "query_tokens", "language_projection", "visual_projection"}
 VISION_NAMES = {"vision_tower", "vision_model", "visual", "image_encoder"}
 TRAINABLE_FILE = "trainable_parameters.json"
 
@@ -116,7 +117,8 @@ def add_lora(model: Any, cfg: Any) -> Any:
     from transformers.pytorch_utils import Conv1D
 
     if cfg.stage == "align":
-        raise ConfigError("--lora adapts the LM, which the align stage keeps frozen", "use --stage instruct with --lora")
+        raise ConfigError("--lora adapts the LM, which the align stage keeps frozen",
+                          "use --stage instruct with --lora")
     targets = lora_target_names(model, cfg.lora_target_modules)
     modules = dict(model.named_modules())
     ed = is_encoder_decoder(model)

@@ -9,12 +9,14 @@ from typing import Any
 from vitcli.modeling.labels import IGNORE_INDEX
 
 
-def answer_labels(adapter: Any, answers: list[str]) -> Any:
-    """(B, T) label ids of each answer, eos-terminated, right-padded with IGNORE_INDEX."""
+def answer_labels(adapter: Any, answers: list[str], max_length: int = 0) -> Any:
+    """(B, T) label ids of each answer, eos-terminated (kept when cut to max_length), right-padded with IGNORE_INDEX."""
     import torch
 
     tok = adapter.tokenizer
     rows = [tok(a + adapter.eos_text(), add_special_tokens=True)["input_ids"] for a in answers]
+    if max_length > 0:
+        rows = [r if len(r) <= max_length else r[: max_length - 1] + r[-1:] for r in rows]
     labels = torch.full((len(rows), max(map(len, rows))), IGNORE_INDEX, dtype=torch.long)
     for i, r in enumerate(rows):
         labels[i, : len(r)] = torch.tensor(r)
@@ -28,17 +30,17 @@ def exchanges(adapter: Any, samples: list[Any]) -> tuple[list[str | None], list[
     return [adapter.question(q, s.task) for (q, _), s in zip(pairs, samples, strict=True)], [a for _, a in pairs]
 
 
-def encode_image_only(adapter: Any, samples: list[Any]) -> dict[str, Any]:
+def encode_image_only(adapter: Any, samples: list[Any], max_length: int = 0) -> dict[str, Any]:
     _, answers = exchanges(adapter, samples)
     pixels = adapter.processor.image_processor(images=[s.images[0] for s in samples], return_tensors="pt")
-    return {"pixel_values": pixels["pixel_values"], "labels": answer_labels(adapter, answers)}
+    return {"pixel_values": pixels["pixel_values"], "labels": answer_labels(adapter, answers, max_length)}
 
 
-def encode_seq2seq(adapter: Any, samples: list[Any]) -> dict[str, Any]:
+def encode_seq2seq(adapter: Any, samples: list[Any], max_length: int = 0) -> dict[str, Any]:
     questions, answers = exchanges(adapter, samples)
     batch = dict(adapter.processor(text=[q or "" for q in questions], images=[s.images[0] for s in samples],
                                    padding=True, return_tensors="pt"))
-    batch["labels"] = answer_labels(adapter, answers)
+    batch["labels"] = answer_labels(adapter, answers, max_length)
     return batch
 
 

@@ -21,6 +21,13 @@ class ConfigError(VitcliError):
     """Bad flags, presets, config files or --set values."""
 
 
+class UsageError(ConfigError):
+    """A config value the command cannot run with (a bad flag, --set or config file entry); exits 2, like the
+    usage errors typer reports itself."""
+
+    exit_code = 2
+
+
 class DataError(VitcliError):
     """Unreadable, malformed or inconsistent input data."""
 

@@ -7,17 +7,19 @@ from typing import Any
 import torch
 
 from vitcli.data.chat import IGNORE_INDEX, Encoded, encode_conversation
+from vitcli.data.records import undecoded_images
 from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.runtime.images import open_image
 
 
 def group_by_image(rows: Any, max_turns: int) -> list[list[int]]:
-    """Row indices grouped by identical image bytes, at most `max_turns` rows per group (text-only rows alone)."""
+    """Row indices grouped by identical image bytes, at most `max_turns` rows per group. Only single-image rows
+    pack: text-only and multi-image rows stay alone."""
     import hashlib
 
     groups: dict[bytes, list[int]] = {}
-    for i, cell in enumerate(rows["image"]):
-        key = hashlib.sha1(cell["bytes"]).digest() if cell else f"text-{i}".encode()
+    for i, cells in enumerate(rows["images"]):
+        key = hashlib.sha1(cells[0]["bytes"]).digest() if len(cells) == 1 else f"alone-{i}".encode()
         groups.setdefault(key, []).append(i)
     return [members[s:s + max_turns] for members in groups.values() for s in range(0, len(members), max_turns)]
 
@@ -62,7 +64,7 @@ class ConversationDataset(torch.utils.data.Dataset):
 
     def __init__(self, hf_split: Any, processor: Any, num_image_tokens: int, pack_turns: int = 1,
                  max_length: int = 0) -> None:
-        self.rows = hf_split.cast_column("image", hf_split.features["image"].__class__(decode=False))
+        self.rows = undecoded_images(hf_split)
         self.processor = processor
         tokenizer = processor.tokenizer
         singles = [encode_conversation(tokenizer, m, num_image_tokens) for m in self.rows["messages"]]
@@ -93,13 +95,13 @@ class ConversationDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         enc = self.encoded[i]
-        image = self.rows[self.image_rows[i]]["image"]
+        cells = self.rows[self.image_rows[i]]["images"]
         item = {"input_ids": enc.input_ids, "labels": enc.labels}
         if enc.segment_ids is not None:
             item["segment_ids"] = enc.segment_ids
-        if image is not None:
-            pixels = self.processor.image_processor(open_image(image), return_tensors="pt")["pixel_values"]
-            item["pixel_values"] = pixels[0]
+        if cells:  # one image per '<image>' of the row, in order
+            images = [open_image(c) for c in cells]
+            item["pixel_values"] = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
         return item
 
 
@@ -124,9 +126,9 @@ class Collator:
         batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
         if any("segment_ids" in x for x in items):
             batch.update(segment_mask(items, width, self.additive_mask))
-        pixels = [x["pixel_values"] for x in items if "pixel_values" in x]
+        pixels = [x["pixel_values"] for x in items if "pixel_values" in x]  # (n_images_of_row, C, H, W) each
         if pixels:
-            batch["pixel_values"] = torch.stack(pixels)  # (N_images, C, H, W)
+            batch["pixel_values"] = torch.cat(pixels)  # (N_images, C, H, W), in row order
         return batch
 
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+import torch
+from transformers import Trainer, TrainerCallback
 
 from vitcli.config import TrainConfig
 from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.runtime.errors import ConfigError
+from vitcli.training.contrastive import contrastive_loss
 
 
 def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
@@ -22,6 +25,9 @@ def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
 
     if dtype == torch.float16 and device == "cpu":
         raise ConfigError("--dtype fp16 needs a GPU (loss scaling runs on CUDA)", "use --dtype fp32 or bf16 on CPU")
+    if cfg.deepspeed and importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("--deepspeed needs the deepspeed package, which is not installed",
+                          "pip install 'vitcli[deepspeed]' (on a CUDA machine), or drop --deepspeed")
     saving = cfg.save_every_steps > 0
     evaluating = cfg.eval_every_steps > 0
     return TrainingArguments(
@@ -122,103 +128,94 @@ class EpochSeededLengthSampler:
         return iter(get_length_grouped_indices(self.lengths, self.group_size, generator=gen))
 
 
-def make_trainer_class():
+class VitcliTrainer(Trainer):
     """Trainer with per-part learning rates (vision tower / projector / LM, as LLaVA's mm_projector_lr),
     precomputed length-grouped batches, the optional InfoNCE term, and task metrics at each evaluation."""
-    from collections import defaultdict
 
-    import torch
-    from transformers import Trainer
+    def __init__(self, *args: Any, lr_by_part: dict[str, float] | None = None, contrastive_weight: float = 0.0,
+                 contrastive_temperature: float = 0.07, task_eval: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lr_by_part = {k: v for k, v in (lr_by_part or {}).items() if v is not None}
+        self.contrastive_weight = contrastive_weight
+        self.contrastive_temperature = contrastive_temperature
+        self.task_eval = task_eval
+        self._contrastive_sum, self._contrastive_n = 0.0, 0
 
-    from vitcli.training.contrastive import contrastive_loss
-
-    class VitcliTrainer(Trainer):
-        def __init__(self, *args: Any, lr_by_part: dict[str, float] | None = None, contrastive_weight: float = 0.0,
-                     contrastive_temperature: float = 0.07, task_eval: Any = None, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.lr_by_part = {k: v for k, v in (lr_by_part or {}).items() if v is not None}
-            self.contrastive_weight = contrastive_weight
-            self.contrastive_temperature = contrastive_temperature
-            self.task_eval = task_eval
-            self._contrastive_sum, self._contrastive_n = 0.0, 0
-
-        def create_optimizer(self, model=None):  # noqa: ANN001
-            opt = super().create_optimizer(model)
-            if not self.lr_by_part or self.is_deepspeed_enabled:
-                return opt
-            from vitcli.modeling.freeze import part_of as part_name
-
-            opt_model = model or self.model
-            enc_dec = getattr(opt_model.config, "is_encoder_decoder", False)
-            part_of = {id(p): part_name(n, enc_dec) for n, p in opt_model.named_parameters()}
-            groups = []
-            for g in opt.param_groups:
-                by_part = defaultdict(list)
-                for p in g["params"]:
-                    by_part[part_of.get(id(p))].append(p)
-                for part, params in by_part.items():
-                    groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": params,
-                                   "lr": self.lr_by_part.get(part, g["lr"])})
-            opt.param_groups = []  # no optimizer state exists yet, so regrouping is safe
-            for g in groups:
-                opt.add_param_group(g)
+    def create_optimizer(self, model=None):  # noqa: ANN001
+        opt = super().create_optimizer(model)
+        if not self.lr_by_part or self.is_deepspeed_enabled:
             return opt
+        from vitcli.modeling.freeze import part_of as part_name
 
-        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):  # noqa: ANN001
-            """transformers 5's Trainer loads checkpoint weights with load_state_dict(strict=False), but Llava
-            checkpoints are saved under the legacy key names, so nothing loads and resume silently restarts from
-            the initial weights. Load through from_pretrained (which maps the keys) and copy in strictly."""
-            from vitcli.runtime.errors import ModelError
+        opt_model = model or self.model
+        enc_dec = getattr(opt_model.config, "is_encoder_decoder", False)
+        part_of = {id(p): part_name(n, enc_dec) for n, p in opt_model.named_parameters()}
+        groups = []
+        for g in opt.param_groups:
+            by_part = defaultdict(list)
+            for p in g["params"]:
+                by_part[part_of.get(id(p))].append(p)
+            for part, params in by_part.items():
+                groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": params,
+                               "lr": self.lr_by_part.get(part, g["lr"])})
+        opt.param_groups = []  # no optimizer state exists yet, so regrouping is safe
+        for g in groups:
+            opt.add_param_group(g)
+        return opt
 
-            ckpt = Path(resume_from_checkpoint)
-            sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled or hasattr(self.model, "peft_config")
-            if model is not None or sharded or not (ckpt / "model.safetensors").is_file():
-                return super()._load_from_checkpoint(resume_from_checkpoint, model)
-            first = next(self.model.parameters())
-            saved = type(self.model).from_pretrained(str(ckpt), dtype=first.dtype)
-            try:
-                self.model.load_state_dict(saved.state_dict(), strict=True)
-            except RuntimeError as e:
-                raise ModelError(f"checkpoint '{ckpt}' does not match the model: {str(e).splitlines()[0]}",
-                                 "resume with the same model flags as the original run") from None
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):  # noqa: ANN001
+        """transformers 5's Trainer loads checkpoint weights with load_state_dict(strict=False), but Llava
+        checkpoints are saved under the legacy key names, so nothing loads and resume silently restarts from
+        the initial weights. Load through from_pretrained (which maps the keys) and copy in strictly."""
+        from vitcli.runtime.errors import ModelError
 
-        def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001
-            dataset = train_dataset if train_dataset is not None else self.train_dataset
-            if self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths"):
-                group = self.args.train_batch_size * self.args.gradient_accumulation_steps
-                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-                return EpochSeededLengthSampler(dataset.lengths(), group, seed)
-            return super()._get_train_sampler(train_dataset)
+        ckpt = Path(resume_from_checkpoint)
+        sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled or hasattr(self.model, "peft_config")
+        if model is not None or sharded or not (ckpt / "model.safetensors").is_file():
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        first = next(self.model.parameters())
+        saved = type(self.model).from_pretrained(str(ckpt), dtype=first.dtype)
+        try:
+            self.model.load_state_dict(saved.state_dict(), strict=True)
+        except RuntimeError as e:
+            raise ModelError(f"checkpoint '{ckpt}' does not match the model: {str(e).splitlines()[0]}",
+                             "resume with the same model flags as the original run") from None
 
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
-            if not self.contrastive_weight or "pixel_values" not in inputs:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            loss, outputs = super().compute_loss(model, {**inputs, "output_hidden_states": True}, True,
-                                                 num_items_in_batch)
-            image_token_id = self.accelerator.unwrap_model(model).config.image_token_id
-            extra = contrastive_loss(outputs, inputs, image_token_id, self.contrastive_temperature)
-            if model.training:
-                self._contrastive_sum += float(extra.detach())
-                self._contrastive_n += 1
-            if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
-                extra = extra / self.current_gradient_accumulation_steps  # the LM loss is already per-step
-            loss = loss + self.contrastive_weight * extra.to(loss.dtype)
-            return (loss, outputs) if return_outputs else loss
+    def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths"):
+            group = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthSampler(dataset.lengths(), group, seed)
+        return super()._get_train_sampler(train_dataset)
 
-        def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
-            if "loss" in logs and self._contrastive_n:
-                logs["contrastive_loss"] = round(self._contrastive_sum / self._contrastive_n, 6)
-                self._contrastive_sum, self._contrastive_n = 0.0, 0
-            super().log(logs, *args, **kwargs)
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+        if not self.contrastive_weight or "pixel_values" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss, outputs = super().compute_loss(model, {**inputs, "output_hidden_states": True}, True,
+                                             num_items_in_batch)
+        image_token_id = self.accelerator.unwrap_model(model).config.image_token_id
+        extra = contrastive_loss(outputs, inputs, image_token_id, self.contrastive_temperature)
+        if model.training:
+            self._contrastive_sum += float(extra.detach())
+            self._contrastive_n += 1
+        if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
+            extra = extra / self.current_gradient_accumulation_steps  # the LM loss is already per-step
+        loss = loss + self.contrastive_weight * extra.to(loss.dtype)
+        return (loss, outputs) if return_outputs else loss
 
-        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):  # noqa: ANN001
-            metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
-            sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled  # rank 0 alone cannot generate
-            if self.task_eval and not sharded and self.is_world_process_zero():
-                task = self.task_eval(self.accelerator.unwrap_model(self.model))
-                self.log(task)
-                metrics.update(task)
-            torch.set_grad_enabled(True)
-            return metrics
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if "loss" in logs and self._contrastive_n:
+            logs["contrastive_loss"] = round(self._contrastive_sum / self._contrastive_n, 6)
+            self._contrastive_sum, self._contrastive_n = 0.0, 0
+        super().log(logs, *args, **kwargs)
 
-    return VitcliTrainer
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):  # noqa: ANN001
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled  # rank 0 alone cannot generate
+        if self.task_eval and not sharded and self.is_world_process_zero():
+            task = self.task_eval(self.accelerator.unwrap_model(self.model))
+            self.log(task)
+            metrics.update(task)
+        torch.set_grad_enabled(True)
+        return metrics

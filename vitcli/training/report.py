@@ -37,19 +37,36 @@ def estimate_memory(model: Any, cfg: TrainConfig, dtype: Any) -> MemoryEstimate:
     weights = total * 4  # the Trainer keeps fp32 weights and autocasts under bf16/fp16
     grads = trainable * 4
     adam = trainable * 8
-    config = model.config
-    if getattr(config, "is_encoder_decoder", False):  # VisionEncoderDecoder: encoder = tower, decoder = LM
-        text, vision = config.decoder, config.encoder
-    else:
-        text, vision = config.text_config, config.vision_config
-    text = getattr(text, "text_config", text)
-    layers = getattr(text, "num_hidden_layers", getattr(text, "n_layer", 0)) + getattr(vision, "num_hidden_layers", 0)
+    text, vision = text_and_vision_configs(model.config)
+    layers = first_attr(text, "num_hidden_layers", "n_layer") + first_attr(vision, "num_hidden_layers")
     tokens = cfg.max_length * cfg.per_device_batch_size
-    per_layer = (2 if cfg.gradient_checkpointing else 34) * tokens * getattr(text, "hidden_size", getattr(text, "n_embd", 0))
+    hidden = first_attr(text, "hidden_size", "n_embd", "d_model")
+    per_layer = (2 if cfg.gradient_checkpointing else 34) * tokens * hidden
     acts = per_layer * layers * (0.5 if str(dtype).endswith(("bfloat16", "float16")) else 1)
-    vocab = cfg.max_length * cfg.per_device_batch_size * text.vocab_size * 4 * 2  # logits and their gradient
+    vocab = tokens * first_attr(text, "vocab_size") * 4 * 2  # logits and their gradient
     acts += vocab
     return MemoryEstimate(*(round(x / gib, 6) for x in (weights, grads, adam, acts, weights + grads + adam + acts)))
+
+
+def text_and_vision_configs(config: Any) -> tuple[Any, Any]:
+    """(text decoder config, vision config) of any family: Llava-like (text_config), VisionEncoderDecoder (decoder,
+    encoder), GIT (the config is the text config) or Florence-2 / BLIP (text_config, vision_config)."""
+    try:
+        text = config.get_text_config(decoder=True)
+    except (AttributeError, ValueError):
+        text = getattr(config, "text_config", None) or config
+    text = getattr(text, "text_config", text)
+    vision = getattr(config, "vision_config", None) or getattr(config, "encoder", None)
+    return text, vision
+
+
+def first_attr(config: Any, *names: str) -> int:
+    """The first of `names` that `config` sets (0 when none, or no config): sizes differ in name by family."""
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return 0
 
 
 def plot_loss_curve(rows: list[dict[str, Any]], path: Path) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from vitcli.data.records import undecoded_images
 from vitcli.modeling.adapter import FamilyAdapter, Sample, to_structured
 from vitcli.runtime.errors import DataError
 from vitcli.runtime.images import open_image
@@ -21,7 +22,7 @@ class RowDataset(torch.utils.data.Dataset):
 
     def __init__(self, hf_split: Any, adapter: FamilyAdapter, skip_bad: bool = False, split: str = "train",
                  max_length: int = 0) -> None:
-        self.rows = hf_split.cast_column("image", hf_split.features["image"].__class__(decode=False))
+        self.rows = undecoded_images(hf_split)
         self.adapter = adapter
         self.report = SampleReport(num_samples=len(self.rows))
         self.keep: list[int] = []
@@ -44,6 +45,8 @@ class RowDataset(torch.utils.data.Dataset):
         from vitcli.data.chat import Encoded
         from vitcli.training.samples import sample_problem
 
+        if self.adapter.family.encoder_decoder:  # the decoder reads labels only: they are cut to max_length
+            return None
         batch = self.adapter.encode_training([self.sample(i)])
         enc = Encoded(batch["input_ids"][0].tolist(), batch["labels"][0].tolist())
         problem = sample_problem(enc, max_length, self.adapter.image_token_ids())
@@ -52,7 +55,7 @@ class RowDataset(torch.utils.data.Dataset):
 
     def sample(self, row_index: int) -> Sample:
         row = self.rows[row_index]
-        images = [] if row["image"] is None else [open_image(row["image"], row["id"])]
+        images = [open_image(cell, row["id"]) for cell in row["images"]]  # one per '<image>', in order
         return Sample(to_structured(row["messages"]), images, row["task"])
 
     def __len__(self) -> int:

@@ -61,7 +61,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
     from vitcli.training.interrupt import StopOnSignal
     from vitcli.training.loop import (
         MetricsLogger,
-        make_trainer_class,
+        VitcliTrainer,
         make_training_args,
         read_metrics,
         tensorboard_callback,
@@ -106,6 +106,9 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
         train_set = RowDataset(train_rows, adapter, cfg.skip_bad_samples, max_length=cfg.max_length)
         collator, samples = FamilyCollator(adapter, cfg.max_length), train_set.report
         eval_set, task_eval = make_eval_data(cfg, data, processor, adapter)
+    skipped_eval = sum(getattr(task_eval, "multi_image_rows", {}).values()) if task_eval else 0
+    if skipped_eval:
+        say(f"evaluation during training leaves out {skipped_eval} validation rows with several images")
     if samples.left_out:
         say(f"left out {samples.left_out} train rows of tasks this model does not train on (it captions only)")
     if samples.num_skipped:
@@ -124,7 +127,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
     logger = MetricsLogger(out / METRICS)
     stop = StopOnSignal()
     lr_by_part = {"vision_tower": cfg.vision_learning_rate, "multi_modal_projector": cfg.projector_learning_rate}
-    trainer = make_trainer_class()(
+    trainer = VitcliTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=eval_set, lr_by_part=lr_by_part,
         data_collator=collator, contrastive_weight=cfg.contrastive_weight,
         contrastive_temperature=cfg.contrastive_temperature, task_eval=task_eval,

@@ -10,14 +10,24 @@ from vitcli.config import GenerationConfig
 
 
 class TaskEval:
-    """Callable(model) -> {"eval_vqa_accuracy": ..., "eval_cider": ...} on up to `max_samples` rows per task."""
+    """Callable(model) -> {"eval_vqa_accuracy": ..., "eval_cider": ...} on up to `max_samples` rows per task.
+    Generation takes one image per question, so rows with several images are not asked; `multi_image_rows`
+    counts them (per task, among all validation rows)."""
 
     def __init__(self, rows: Any, processor: Any, max_samples: int, batch_size: int) -> None:
+        from vitcli.data.records import image_counts, undecoded_images
+
         self.processor = processor
         self.gen = GenerationConfig(max_new_tokens=16, batch_size=batch_size)
         self.by_task = {}
+        self.multi_image_rows: dict[str, int] = {}
+        rows = undecoded_images(rows)
         for task in ("vqa", "caption"):
             subset = rows.filter(lambda t, task=task: t == task, input_columns="task")
+            single = [i for i, n in enumerate(image_counts(subset)) if n <= 1]
+            if len(single) < len(subset):
+                self.multi_image_rows[task] = len(subset) - len(single)
+                subset = subset.select(single)
             if len(subset):
                 self.by_task[task] = subset.select(range(min(max_samples, len(subset))))
 
@@ -38,8 +48,9 @@ class TaskEval:
         try:
             with torch.no_grad():
                 for task, rows in self.by_task.items():
-                    meta = rows.remove_columns("image")
-                    images = [open_image(x) for x in rows["image"]]
+                    meta = rows.remove_columns("images")
+                    images = [open_image(cells[0] if cells else None, row_id) for cells, row_id in
+                              zip(rows["images"], meta["id"], strict=True)]
                     preds = generate(model, self.processor, images, [prompt_of(r) for r in meta], self.gen,
                                      tasks=[task] * len(images))
                     answers = dict(zip(meta["id"], (p.text for p in preds), strict=True))

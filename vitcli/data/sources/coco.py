@@ -53,7 +53,7 @@ def read_coco(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Re
             rid = f"coco-{image_id}" if k is None else f"coco-{image_id}-{k}"
             rec = Record(
                 id=rid,
-                image=None,
+                images=[],
                 task="caption",
                 references=refs,
                 source=f"coco:{path.name}:{row}",
@@ -62,7 +62,7 @@ def read_coco(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Re
                     {"role": "assistant", "content": target},
                 ],
             )
-            yield Candidate(rec, file_name, root, path.name, row, split)
+            yield Candidate(rec, [file_name], root, path.name, row, split)
 
 
 def official_images(data: dict[str, Any], path: Path) -> list[tuple | Rejection]:

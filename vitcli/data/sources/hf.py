@@ -1,6 +1,8 @@
 """Anything `datasets.load_dataset` reads: a Hub id (when online), a local parquet/json/jsonl/csv/arrow
 file, a folder of them, or a `save_to_disk` folder. Rows map through imagefolder's column roles; an Image
-column is read undecoded (bytes go straight to validation), a string image column is a path under --images."""
+column is read undecoded (bytes go straight to validation), a string image column is a path under --images.
+TRL's VLM layout (a `messages` column of typed parts + an `images` list of images, e.g.
+HuggingFaceH4/llava-instruct-mix-vsft) maps by name: one image per {"type": "image"} part, in order."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vitcli.data.sources.common import SourceSpec, split_name
-from vitcli.data.sources.imagefolder import DEFAULT_ROLES, row_to_candidate
+from vitcli.data.sources.imagefolder import image_column, row_to_candidate
 from vitcli.data.templates import Templates
 from vitcli.data.validate import MALFORMED, Candidate, Rejection
 from vitcli.runtime.errors import DataError
@@ -53,26 +55,44 @@ def image_value(value: Any) -> str | bytes | None:
     return value if isinstance(value, (str, bytes)) and value else None
 
 
-def read_hf(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
+def undecoded(ds: Any, col: str) -> Any:
+    """`ds` with an Image column, or a list of Images, read as {bytes, path} cells (no decode, no re-encode)."""
     import datasets
 
+    feature = ds.features[col]
+    if isinstance(feature, datasets.Image):
+        return ds.cast_column(col, datasets.Image(decode=False))
+    if isinstance(getattr(feature, "feature", None), datasets.Image):  # List / LargeList of Image
+        return ds.cast_column(col, type(feature)(datasets.Image(decode=False)))
+    return ds
+
+
+def cell_images(value: Any, col: str) -> list[str | bytes] | str:
+    """A row's images from its image cell (one image, a list of them, or empty), or why they are unusable."""
+    cells = value if isinstance(value, list) else [] if value in (None, "", {"bytes": None, "path": None}) else [value]
+    images = [image_value(c) for c in cells]
+    bad = next((k for k, x in enumerate(images) if x is None), None)
+    if bad is not None:
+        where = f"'{col}' entry {bad}" if isinstance(value, list) else f"'{col}'"
+        return f"{MALFORMED}: {where} is neither a path nor image bytes"
+    return images
+
+
+def read_hf(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
     name = Path(spec.path).name or spec.path
     root = spec.images or str(Path(spec.path).parent if Path(spec.path).is_file() else Path(spec.path))
     for split, ds in load_any(spec).items():
-        roles = {**{k: v for k, v in DEFAULT_ROLES.items() if k in ds.column_names}, **spec.columns}
-        img_col = next((k for k, r in roles.items() if r == "image" and k in ds.column_names), None)
-        if img_col and isinstance(ds.features[img_col], datasets.Image):
-            ds = ds.cast_column(img_col, datasets.Image(decode=False))
+        img_col = image_column(ds.column_names, spec.columns)
+        ds = undecoded(ds, img_col) if img_col else ds
         for i, row in enumerate(ds, start=1):
-            image = image_value(row.get(img_col)) if img_col else None
-            if img_col and image is None and row.get(img_col) not in (None, "", {"bytes": None, "path": None}):
-                reason = f"{MALFORMED}: '{img_col}' is neither a path nor image bytes"
-                yield Rejection(f"{name}[{split}]", i, reason)
+            images = cell_images(row.get(img_col), img_col) if img_col else []
+            if isinstance(images, str):
+                yield Rejection(f"{name}[{split}]", i, images)
                 continue
             yield row_to_candidate(
                 row,
                 spec.columns,
-                image,
+                images,
                 fmt="hf",
                 file=f"{name}[{split}]",
                 rowno=i,

@@ -1,6 +1,7 @@
 """HF imagefolder: DIR/metadata.jsonl|csv (or DIR/<split>/metadata.*) with `file_name` plus columns such as
 caption/text, question/answer(s), messages or conversations. Column roles come from the names below and
-`--column name=role`; row_to_candidate() is shared with the hf reader."""
+`--column name=role` (`image`: one image per row; `images`: a list of them, one per '<image>');
+row_to_candidate() is shared with the hf reader."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from vitcli.runtime.errors import ConfigError, DataError
 ROLES = (
     "id",
     "image",
+    "images",
     "caption",
     "question",
     "answer",
@@ -32,6 +34,7 @@ DEFAULT_ROLES = {
     "file_name": "image",
     "image": "image",
     "image_path": "image",
+    "images": "images",
     "id": "id",
     "question_id": "id",
     "caption": "caption",
@@ -61,10 +64,16 @@ def parse_columns(specs: list[str]) -> dict[str, str]:
     return out
 
 
+def image_column(names: list[str], columns: dict[str, str]) -> str | None:
+    """The column holding a row's image(s): the first given a role image/images by --column, else by name."""
+    roles = {**{k: v for k, v in DEFAULT_ROLES.items() if k in names}, **columns}
+    return next((k for k in [*columns, *roles] if roles[k] in ("image", "images") and k in names), None)
+
+
 def row_to_candidate(
     row: dict[str, Any],
     columns: dict[str, str],
-    image: Any,
+    images: list[Any],
     *,
     fmt: str,
     file: str,
@@ -81,12 +90,12 @@ def row_to_candidate(
     roles = {**{k: v for k, v in DEFAULT_ROLES.items() if k in row}, **columns}
     val = {role: row.get(name) for name, role in roles.items() if name in row and role != "ignore"}
     rid = str(val["id"]) if val.get("id") not in (None, "") else f"{id_prefix}{rowno}"
-    base = dict(id=rid, image=None, source=f"{fmt}:{file}:{rowno}")
+    base = dict(id=rid, images=[], source=f"{fmt}:{file}:{rowno}")
     if val.get("messages") is not None or val.get("conversations") is not None:
         msgs = (
-            normalize_messages(val["messages"], image is not None)
+            normalize_messages(val["messages"], len(images))
             if val.get("messages") is not None
-            else conversations_to_messages(val["conversations"], image is not None)
+            else conversations_to_messages(val["conversations"], len(images))
         )
         if isinstance(msgs, str):
             return Rejection(file, rowno, msgs)
@@ -129,7 +138,7 @@ def row_to_candidate(
             f"{MALFORMED}: no caption/question/messages column "
             f"(columns: {', '.join(sorted(map(str, row)))}; map one with --column NAME=ROLE)",
         )
-    return Candidate(rec, image, root, file, rowno, split)
+    return Candidate(rec, images, root, file, rowno, split)
 
 
 def iter_metadata(path: Path) -> Iterator[tuple[int, Any] | Rejection]:
@@ -183,18 +192,17 @@ def read_imagefolder(spec: SourceSpec, templates: Templates) -> Iterator[Candida
             if not isinstance(row, dict):
                 yield Rejection(meta.name, rowno, f"{MALFORMED}: expected an object")
                 continue
-            name_col = next(
-                (k for k, r in {**DEFAULT_ROLES, **spec.columns}.items() if r == "image" and k in row), None
-            )
-            image = row.get(name_col) if name_col else None
-            if image is not None and not isinstance(image, str):
-                yield Rejection(meta.name, rowno, f"{MALFORMED}: '{name_col}' must be a file name")
+            name_col = image_column(list(row), spec.columns)
+            value = row.get(name_col) if name_col else None
+            images = value if isinstance(value, list) else [] if value in (None, "") else [value]
+            if not all(isinstance(x, str) and x for x in images):
+                yield Rejection(meta.name, rowno, f"{MALFORMED}: '{name_col}' must be a file name (or a list of them)")
                 continue
             sub = "" if meta.parent == root else f"{meta.parent.name}-"
             yield row_to_candidate(
                 row,
                 spec.columns,
-                image or None,
+                images,
                 fmt="imagefolder",
                 file=meta.name,
                 rowno=rowno,

@@ -1,6 +1,7 @@
-"""HF/OpenAI chat rows as TRL / LLaMA-Factory use them: {"messages": [{"role", "content"}], "images": [path]}
+"""HF/OpenAI chat rows as TRL / LLaMA-Factory use them: {"messages": [{"role", "content"}], "images": [path, ...]}
 (or "image": path), content either a string holding "<image>" or typed parts [{"type": "image"},
-{"type": "text", "text": ...}]. Typed parts are joined with "\\n", an image part becoming "<image>"."""
+{"type": "text", "text": ...}] (a null "text" on an image part is allowed, as `datasets` stores them). Typed
+parts are joined with "\\n", each image part becoming "<image>": one per entry of "images", in order."""
 
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ def content_text(content: Any) -> str | None:
             parts.append(IMAGE_TOKEN)
         elif kind == "text" and isinstance(part.get("text"), str):
             parts.append(part["text"])
+        elif kind == "text" and part.get("text") is None:
+            continue  # an empty text part (struct columns give every part every key)
         else:
             return None
     return "\n".join(parts)
 
 
-def normalize_messages(msgs: Any, has_image: bool) -> list[dict[str, str]] | str:
+def normalize_messages(msgs: Any, num_images: int) -> list[dict[str, str]] | str:
     """Chat messages -> [{role, content: str}], or the reason they are malformed."""
     if not isinstance(msgs, list) or not msgs:
         return f"{MALFORMED}: 'messages' must be a non-empty list"
@@ -46,12 +49,11 @@ def normalize_messages(msgs: Any, has_image: bool) -> list[dict[str, str]] | str
         if role not in ROLES or text is None:
             return f"{MALFORMED}: message {i} needs role system/user/assistant and text or typed-part content"
         out.append({"role": role, "content": text})
-    if has_image:
-        insert_image_tag(out)
+    insert_image_tag(out, num_images)
     return out
 
 
 def read_messages(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
     path = require_file(spec.path, "messages file", "pass a JSON/JSONL file of {messages, images} rows")
-    yield from read_conversation_rows(spec, path, "messages", lambda obj, has_image: normalize_messages(
-        obj.get("messages"), has_image))
+    yield from read_conversation_rows(spec, path, "messages", lambda obj, n: normalize_messages(
+        obj.get("messages"), n))

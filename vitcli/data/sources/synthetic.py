@@ -158,12 +158,12 @@ def generate_synthetic(cfg: SyntheticConfig) -> dict[str, list[Record]]:
             refs = describe(shapes, cfg.with_sizes)
             base = f"synthetic-{split}-{i:06d}"
             src = f"synthetic:seed={cfg.seed}:{split}:{i}"
-            records.append(Record(id=f"{base}-cap", image=png, task="caption", source=src, references=refs,
+            records.append(Record(id=f"{base}-cap", images=[png], task="caption", source=src, references=refs,
                                   messages=[{"role": "user", "content": f"<image>\n{CAPTION_PROMPT}"},
                                             {"role": "assistant", "content": refs[0]}]))
             for j, (q, a, atype, qtype) in enumerate(ask_questions(shapes, rng)):
                 records.append(Record(
-                    id=f"{base}-q{j}", image=png, task="vqa", source=src,
+                    id=f"{base}-q{j}", images=[png], task="vqa", source=src,
                     answers=human_answers(a, rng, _distractors(atype, a)), answer_type=atype, question_type=qtype,
                     messages=[{"role": "user", "content": f"<image>\n{q}\n{SHORT_ANSWER}"},
                               {"role": "assistant", "content": a}]))

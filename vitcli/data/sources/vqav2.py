@@ -75,15 +75,15 @@ def read_vqav2(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | R
         user = {"role": "user", "content": templates.vqa_prompt(q["question"])}
         ann = annotations.get(qid)
         if ann is None:
-            rec = Record(id=rid, image=None, messages=[user], task="vqa", source=f"vqav2:{qpath.name}:{row}")
-            yield Candidate(rec, image, root, qpath.name, row, "test")
+            rec = Record(id=rid, images=[], messages=[user], task="vqa", source=f"vqav2:{qpath.name}:{row}")
+            yield Candidate(rec, [image], root, qpath.name, row, "test")
             continue
         answers = answers_of(ann.get("answers"))
         target = ann.get("multiple_choice_answer", answers[0] if answers else "")
         target = target if isinstance(target, str) else str(target)
         rec = Record(
             id=rid,
-            image=None,
+            images=[],
             task="vqa",
             source=f"vqav2:{qpath.name}:{row}",
             answers=answers,
@@ -91,4 +91,4 @@ def read_vqav2(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | R
             question_type=text_or_none(ann.get("question_type")),
             messages=[user, {"role": "assistant", "content": target}],
         )
-        yield Candidate(rec, image, root, qpath.name, row, split)
+        yield Candidate(rec, [image], root, qpath.name, row, split)
