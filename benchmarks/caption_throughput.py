@@ -26,8 +26,10 @@ def make_model(folder: Path) -> Path:
     from vitcli.modeling.compose import build_processor, build_word_tokenizer, compose_tiny
 
     torch.manual_seed(0)
-    words = ("a red blue green yellow square circle triangle star on the left right top bottom middle of "
-             "image small large there is one two three shape color what where describe picture").split()
+    words = (
+        "a red blue green yellow square circle triangle star on the left right top bottom middle of "
+        "image small large there is one two three shape color what where describe picture"
+    ).split()
     tok = build_word_tokenizer([" ".join(words)])
     cfg = ModelConfig()  # the 'tiny' preset: 64 px, hidden 128, 2 + 2 layers
     model = compose_tiny(cfg, tok)
@@ -55,8 +57,13 @@ def time_vitcli(model_dir: Path, paths: list[str], batch: int, args) -> tuple[fl
     from vitcli.config import GenerationConfig
     from vitcli.inference.caption import CaptionConfig, caption_images, load_backend
 
-    cfg = CaptionConfig(model=str(model_dir), images=paths, device=args.device, dtype=args.dtype,
-                        generation=GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=batch))
+    cfg = CaptionConfig(
+        model=str(model_dir),
+        images=paths,
+        device=args.device,
+        dtype=args.dtype,
+        generation=GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=batch),
+    )
     start = time.perf_counter()
     run_batch = load_backend(cfg)
     args.load_seconds = time.perf_counter() - start
@@ -75,20 +82,20 @@ def time_loop(model, processor, images, prompt: str, args: argparse.Namespace) -
         inputs = processor(images=img, text=prompt, return_tensors="pt").to(model.device, model.dtype)
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=args.max_new_tokens, do_sample=False)
-        new = out[0, inputs["input_ids"].shape[1]:]
+        new = out[0, inputs["input_ids"].shape[1] :]
         texts.append(processor.decode(new, skip_special_tokens=True).strip())
     return time.perf_counter() - start, texts
 
 
-def time_pipeline(model, processor, images, prompt: str, args: argparse.Namespace,
-                  per_item: bool) -> tuple[float, list[str]]:
+def time_pipeline(
+    model, processor, images, prompt: str, args: argparse.Namespace, per_item: bool
+) -> tuple[float, list[str]]:
     """pipeline('image-text-to-text') called once per image, or given images=[...], text=[...] lists, which it
     pads into ONE batch of all the images."""
     from transformers import pipeline
 
     pipe = pipeline("image-text-to-text", model=model, processor=processor, device=model.device)
-    kwargs = {"max_new_tokens": args.max_new_tokens, "return_full_text": False,
-              "generate_kwargs": {"do_sample": False}}
+    kwargs = {"max_new_tokens": args.max_new_tokens, "return_full_text": False, "generate_kwargs": {"do_sample": False}}
     start = time.perf_counter()
     if per_item:
         out = [pipe(images=img, text=prompt, **kwargs) for img in images]
@@ -128,15 +135,16 @@ def main() -> None:
     images = [open_image_file(p) for p in paths]
     prompt = build_prompt(processor.tokenizer, DEFAULT_PROMPT)
     params = sum(p.numel() for p in model.parameters())
-    print(f"# {args.images} images, up to {args.max_new_tokens} new tokens each, device={device}, "
-          f"torch threads={torch.get_num_threads()}, model={params:,} params")
+    print(
+        f"# {args.images} images, up to {args.max_new_tokens} new tokens each, device={device}, "
+        f"torch threads={torch.get_num_threads()}, model={params:,} params"
+    )
     time_loop(model, processor, images[:2], prompt, args)  # warm-up
 
     rows: dict[str, tuple[float, list[str]]] = {}
     rows["model.generate loop (batch 1)"] = time_loop(model, processor, images, prompt, args)
     rows["pipeline, one call per image"] = time_pipeline(model, processor, images, prompt, args, True)
-    rows[f"pipeline, lists (1 batch of {len(images)})"] = time_pipeline(model, processor, images, prompt,
-                                                                      args, False)
+    rows[f"pipeline, lists (1 batch of {len(images)})"] = time_pipeline(model, processor, images, prompt, args, False)
     for batch in (1, 8, 32):
         rows[f"vitcli caption --batch-size {batch}"] = time_vitcli(model_dir, paths, batch, args)
 

@@ -210,8 +210,7 @@ def build_vqa(n: int, seed: int = 0) -> tuple[dict, dict, list]:
                 "answer_type": atype,
                 "multiple_choice_answer": truth,
                 "answers": [
-                    {"answer": a, "answer_confidence": "yes", "answer_id": j + 1}
-                    for j, a in enumerate(answers)
+                    {"answer": a, "answer_confidence": "yes", "answer_id": j + 1} for j, a in enumerate(answers)
                 ],
             }
         )
@@ -234,9 +233,7 @@ def bench_vqa_scoring(questions: dict, annotations: dict, results: list) -> None
 
     namespace: dict = {}
     exec(official_source(), namespace)
-    gts = {
-        a["question_id"]: a for a in copy.deepcopy(annotations["annotations"])
-    }  # the official mutates these
+    gts = {a["question_id"]: a for a in copy.deepcopy(annotations["annotations"])}  # the official mutates these
     res = {r["question_id"]: r for r in results}
     t_official, (official, official_per_q) = timed(namespace["official_evaluate"], gts, res, list(gts))
 
@@ -267,9 +264,7 @@ def bench_vqa_command(paths: dict[str, Path], workdir: Path) -> None:
     plain.write_text(PLAIN_SCRIPT.replace("__OFFICIAL__", official_source()))
     files = [str(paths["questions"]), str(paths["annotations"]), str(paths["results"])]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    t_plain, out = timed(
-        subprocess.run, [sys.executable, str(plain), *files], capture_output=True, text=True, env=env
-    )
+    t_plain, out = timed(subprocess.run, [sys.executable, str(plain), *files], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"plain script failed: {out.stderr[-2000:]}")
     plain_metrics = json.loads(out.stdout)
@@ -353,9 +348,7 @@ def bench_captions(n_images: int, seed: int = 0, repeats: int = 2) -> None:
             (Cider(), "CIDEr"),
         ]:
             score, _ = (
-                scorer.compute_score(gts, res, verbose=0)
-                if method[0] == "Bleu_1"
-                else scorer.compute_score(gts, res)
+                scorer.compute_score(gts, res, verbose=0) if method[0] == "Bleu_1" else scorer.compute_score(gts, res)
             )
             out.update(zip(method, score, strict=True) if isinstance(method, list) else {method: score})
         return out

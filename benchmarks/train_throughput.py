@@ -23,9 +23,15 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 GPU_MODEL = {  # SmolLM2-135M (LM) + SigLIP-B/16 (tower) shapes, random weights
-    "model.image_size": 224, "model.patch_size": 16, "model.vision_hidden_size": 768,
-    "model.vision_num_layers": 12, "model.vision_num_heads": 12, "model.text_hidden_size": 576,
-    "model.text_num_layers": 30, "model.text_num_heads": 9, "model.text_intermediate_size": 1536,
+    "model.image_size": 224,
+    "model.patch_size": 16,
+    "model.vision_hidden_size": 768,
+    "model.vision_num_layers": 12,
+    "model.vision_num_heads": 12,
+    "model.text_hidden_size": 576,
+    "model.text_num_layers": 30,
+    "model.text_num_heads": 9,
+    "model.text_intermediate_size": 1536,
     "model.max_position_embeddings": 2048,
 }
 
@@ -35,17 +41,28 @@ def build_data(folder: Path, image_size: int) -> Path:
     from vitcli.data.sources.synthetic import SyntheticConfig
 
     out = folder / "shapes"
-    build_dataset(BuildConfig(out=str(out), synthetic=SyntheticConfig(
-        seed=0, num_train=200, num_val=4, num_test=4, image_size=image_size)))
+    build_dataset(
+        BuildConfig(
+            out=str(out), synthetic=SyntheticConfig(seed=0, num_train=200, num_val=4, num_test=4, image_size=image_size)
+        )
+    )
     return out
 
 
 def make_cfg(args: argparse.Namespace, data: Path, out: Path):
     from vitcli.config import build_train_config
 
-    sets = {"max_steps": args.steps, "per_device_batch_size": args.batch_size, "log_every_steps": 10,
-            "tensorboard": False, "device": "cuda" if args.gpu else "cpu", "dtype": "bf16" if args.gpu else "fp32",
-            "data": str(data), "output": str(out), "warmup_ratio": 0.0}
+    sets = {
+        "max_steps": args.steps,
+        "per_device_batch_size": args.batch_size,
+        "log_every_steps": 10,
+        "tensorboard": False,
+        "device": "cuda" if args.gpu else "cpu",
+        "dtype": "bf16" if args.gpu else "fp32",
+        "data": str(data),
+        "output": str(out),
+        "warmup_ratio": 0.0,
+    }
     cfg = build_train_config("tiny", None, [], sets)
     if args.gpu:
         from vitcli.config import apply_overrides
@@ -88,10 +105,16 @@ def bare_loop(cfg, sync) -> tuple[float, int, int]:  # noqa: ANN001
     model.to(device).train()
     dataset = ConversationDataset(rows, processor, count_image_tokens(processor), cfg.pack_turns, cfg.max_length)
     check_samples(dataset, cfg.max_length, processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), False)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.per_device_batch_size, shuffle=True,
-                                         collate_fn=Collator(processor.tokenizer.pad_token_id), drop_last=True)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate,
-                            weight_decay=cfg.weight_decay)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=cfg.per_device_batch_size,
+        shuffle=True,
+        collate_fn=Collator(processor.tokenizer.pad_token_id),
+        drop_last=True,
+    )
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+    )
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.dtype == "bf16" else _null()
     clock, step, tokens = StepClock(WARMUP, sync), 0, 0
     while step < cfg.max_steps:
@@ -179,8 +202,10 @@ def main() -> None:
         ours_mem = peak_memory(args.gpu)
     bare_rate = n * args.batch_size / bare_s
     ours_rate = n * args.batch_size / ours_s
-    print(f"model: {params / 1e6:.2f} M parameters, batch {args.batch_size}, {n} timed steps after {WARMUP} "
-          f"warm-up, {'cuda bf16' if args.gpu else f'cpu fp32, {args.threads} threads'}")
+    print(
+        f"model: {params / 1e6:.2f} M parameters, batch {args.batch_size}, {n} timed steps after {WARMUP} "
+        f"warm-up, {'cuda bf16' if args.gpu else f'cpu fp32, {args.threads} threads'}"
+    )
     print(f"bare PyTorch loop : {bare_rate:8.2f} samples/s   peak memory {bare_mem}")
     print(f"vitcli train      : {ours_rate:8.2f} samples/s   peak memory {ours_mem}")
     print(f"ratio vitcli/bare : {ours_rate / bare_rate:.3f}   (target >= 0.9)")

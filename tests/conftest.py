@@ -31,8 +31,9 @@ def tiny_dataset(tmp_path_factory) -> Path:
     from vitcli.data.sources.synthetic import SyntheticConfig
 
     out = tmp_path_factory.mktemp("data") / "shapes"
-    build_dataset(BuildConfig(out=str(out), synthetic=SyntheticConfig(
-        seed=1, num_train=24, num_val=4, num_test=6, image_size=32)))
+    build_dataset(
+        BuildConfig(out=str(out), synthetic=SyntheticConfig(seed=1, num_train=24, num_val=4, num_test=6, image_size=32))
+    )
     return out
 
 
@@ -44,7 +45,8 @@ def tiny_run(tiny_dataset, tmp_path_factory) -> Path:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    cfg = build_train_config("test", None, [], {"data": str(tiny_dataset), "output": str(out), "max_steps": 3,
-                                                "device": "cpu"})
+    cfg = build_train_config(
+        "test", None, [], {"data": str(tiny_dataset), "output": str(out), "max_steps": 3, "device": "cpu"}
+    )
     train(cfg)
     return out

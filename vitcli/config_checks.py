@@ -42,32 +42,59 @@ def _unit(v: Any) -> bool:  # 0 <= v < 1
     return 0 <= v < 1
 
 
-SIZES = ("image_size", "patch_size", "vision_hidden_size", "vision_num_layers", "vision_num_heads",
-         "text_hidden_size", "text_num_layers", "text_num_heads", "text_intermediate_size", "max_position_embeddings")
+SIZES = (
+    "image_size",
+    "patch_size",
+    "vision_hidden_size",
+    "vision_num_layers",
+    "vision_num_heads",
+    "text_hidden_size",
+    "text_num_layers",
+    "text_num_heads",
+    "text_intermediate_size",
+    "max_position_embeddings",
+)
 TRAIN_RULES: list[Rule] = [
     ("learning_rate", _positive, "> 0"),
     ("vision_learning_rate", lambda v: v is None or v > 0, "> 0 (or unset)"),
     ("projector_learning_rate", lambda v: v is None or v > 0, "> 0 (or unset)"),
-    ("per_device_batch_size", _at_least_1, ">= 1"), ("gradient_accumulation_steps", _at_least_1, ">= 1"),
-    ("max_steps", _not_negative, ">= 0 (0 = use epochs)"), ("weight_decay", _not_negative, ">= 0"),
-    ("warmup_ratio", _unit, "in [0, 1)"), ("max_grad_norm", _not_negative, ">= 0"),
-    ("max_length", _not_negative, ">= 0 (0 = the model's context)"), ("model.dropout", _unit, "in [0, 1)"),
-    ("lora_r", _at_least_1, ">= 1"), ("lora_alpha", _at_least_1, ">= 1"), ("lora_dropout", _unit, "in [0, 1)"),
-    ("contrastive_weight", _not_negative, ">= 0"), ("contrastive_temperature", _positive, "> 0"),
-    ("pack_turns", _at_least_1, ">= 1"), ("save_every_steps", _not_negative, ">= 0 (0 = never)"),
-    ("eval_every_steps", _not_negative, ">= 0 (0 = never)"), ("log_every_steps", _at_least_1, ">= 1"),
-    ("keep_last_checkpoints", _not_negative, ">= 0 (0 = all)"), ("eval_max_samples", _at_least_1, ">= 1"),
+    ("per_device_batch_size", _at_least_1, ">= 1"),
+    ("gradient_accumulation_steps", _at_least_1, ">= 1"),
+    ("max_steps", _not_negative, ">= 0 (0 = use epochs)"),
+    ("weight_decay", _not_negative, ">= 0"),
+    ("warmup_ratio", _unit, "in [0, 1)"),
+    ("max_grad_norm", _not_negative, ">= 0"),
+    ("max_length", _not_negative, ">= 0 (0 = the model's context)"),
+    ("model.dropout", _unit, "in [0, 1)"),
+    ("lora_r", _at_least_1, ">= 1"),
+    ("lora_alpha", _at_least_1, ">= 1"),
+    ("lora_dropout", _unit, "in [0, 1)"),
+    ("contrastive_weight", _not_negative, ">= 0"),
+    ("contrastive_temperature", _positive, "> 0"),
+    ("pack_turns", _at_least_1, ">= 1"),
+    ("save_every_steps", _not_negative, ">= 0 (0 = never)"),
+    ("eval_every_steps", _not_negative, ">= 0 (0 = never)"),
+    ("log_every_steps", _at_least_1, ">= 1"),
+    ("keep_last_checkpoints", _not_negative, ">= 0 (0 = all)"),
+    ("eval_max_samples", _at_least_1, ">= 1"),
     ("max_train_samples", _not_negative, ">= 0 (0 = all)"),
     *[(f"model.{name}", _at_least_1, ">= 1") for name in SIZES],
 ]
 TRAIN_CHOICES: list[tuple[str, tuple[str, ...]]] = [
-    ("stage", STAGES), ("model.arch", ARCHS), ("model.projector", PROJECTORS), ("loss_reduction", LOSS_REDUCTIONS),
-    ("model.vision_type", VISION_TYPES), ("model.vision_feature_select_strategy", SELECT_STRATEGIES),
-    ("model.vision_position_init", POSITION_INITS), ("dtype", DTYPES),
+    ("stage", STAGES),
+    ("model.arch", ARCHS),
+    ("model.projector", PROJECTORS),
+    ("loss_reduction", LOSS_REDUCTIONS),
+    ("model.vision_type", VISION_TYPES),
+    ("model.vision_feature_select_strategy", SELECT_STRATEGIES),
+    ("model.vision_position_init", POSITION_INITS),
+    ("dtype", DTYPES),
 ]
 GENERATION_RULES: list[Rule] = [
-    ("max_new_tokens", _at_least_1, ">= 1"), ("num_beams", _at_least_1, ">= 1"),
-    ("temperature", _not_negative, ">= 0 (0 = greedy)"), ("top_p", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("max_new_tokens", _at_least_1, ">= 1"),
+    ("num_beams", _at_least_1, ">= 1"),
+    ("temperature", _not_negative, ">= 0 (0 = greedy)"),
+    ("top_p", lambda v: 0 < v <= 1, "in (0, 1]"),
     ("batch_size", _at_least_1, ">= 1"),
 ]
 WHERE = "fix it where it was given: a flag, --set {key}=VALUE, or the --config file"
@@ -95,8 +122,9 @@ def _check_rules(cfg: Any, rules: list[Rule], hint: str = WHERE) -> None:
         value = _get(cfg, key)
         if not ok(value):
             flag = key.replace("_", "-")
-            raise UsageError(f"{key} must be {requirement}, got {value!r}",
-                             hint.format(key=key, flag=flag, requirement=requirement))
+            raise UsageError(
+                f"{key} must be {requirement}, got {value!r}", hint.format(key=key, flag=flag, requirement=requirement)
+            )
 
 
 def validate_train_config(cfg: Any) -> None:
@@ -111,8 +139,10 @@ def validate_train_config(cfg: Any) -> None:
     if not DEVICE.fullmatch(cfg.device):
         raise UsageError(f"unknown device '{cfg.device}'", "use auto, cpu, cuda, cuda:N or mps")
     if cfg.model.image_size % cfg.model.patch_size:
-        raise UsageError(f"model.image_size {cfg.model.image_size} is not a multiple of model.patch_size "
-                         f"{cfg.model.patch_size}", "choose sizes such as 48 and 8, or 64 and 16")
+        raise UsageError(
+            f"model.image_size {cfg.model.image_size} is not a multiple of model.patch_size {cfg.model.patch_size}",
+            "choose sizes such as 48 and 8, or 64 and 16",
+        )
     _check_contradictions(cfg)
 
 
@@ -120,11 +150,15 @@ def _check_contradictions(cfg: Any) -> None:
     if cfg.stage == "align" and cfg.lora:
         raise UsageError("--lora adapts the LM, which stage 'align' keeps frozen", "use --stage instruct with --lora")
     if (cfg.resume or cfg.resume_from) and cfg.overwrite:
-        raise UsageError("--resume continues the run in --output, and --overwrite would delete it",
-                         "drop --overwrite to resume, or drop --resume to start over")
+        raise UsageError(
+            "--resume continues the run in --output, and --overwrite would delete it",
+            "drop --overwrite to resume, or drop --resume to start over",
+        )
     if cfg.model.model and (cfg.model.vision or cfg.model.llm):
-        raise UsageError("--model continues an existing VLM; it cannot be combined with --vision/--llm",
-                         "drop --vision/--llm, or drop --model to compose from parts")
+        raise UsageError(
+            "--model continues an existing VLM; it cannot be combined with --vision/--llm",
+            "drop --vision/--llm, or drop --model to compose from parts",
+        )
 
 
 def validate_generation_config(gen: Any) -> None:

@@ -83,9 +83,7 @@ def test_imagefolder_with_column_mapping_and_max_samples(tmp_path):
     (tmp_path / "f").mkdir()
     for i in range(4):
         (tmp_path / f"f/{i}.jpg").write_bytes(jpeg())
-    (tmp_path / "f/metadata.csv").write_text(
-        "file_name,desc\n" + "".join(f"{i}.jpg,pic {i}\n" for i in range(4))
-    )
+    (tmp_path / "f/metadata.csv").write_text("file_name,desc\n" + "".join(f"{i}.jpg,pic {i}\n" for i in range(4)))
     res = invoke(
         "imagefolder",
         tmp_path / "f",
@@ -114,9 +112,7 @@ def test_usage_errors_exit_2_and_bad_column_exits_1(tmp_path):
 
 def test_mix_and_vqav2_commands(tmp_path):
     src = llava_source(tmp_path)
-    (tmp_path / "mix.yaml").write_text(
-        f"sources:\n  - {{kind: llava, path: {src.name}, images: imgs, ratio: 1}}\n"
-    )
+    (tmp_path / "mix.yaml").write_text(f"sources:\n  - {{kind: llava, path: {src.name}, images: imgs, ratio: 1}}\n")
     res = invoke("mix", tmp_path / "mix.yaml", "--out", tmp_path / "m", "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["counts"] == {"train": 6}

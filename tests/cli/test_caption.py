@@ -51,8 +51,7 @@ def test_text_lines_output_file_and_bad_images(tiny_run, pngs, tmp_path):
     single = run(["--model", str(tiny_run), one, *FAST])
     assert single.exit_code == 0 and "\t" not in single.stdout and len(single.stdout.splitlines()) == 1
     out = tmp_path / "res" / "captions.jsonl"
-    res = run(["--model", str(tiny_run), one, str(bad), str(pngs / "p1.png"), "--json", "-o", str(out),
-               *FAST])
+    res = run(["--model", str(tiny_run), one, str(bad), str(pngs / "p1.png"), "--json", "-o", str(out), *FAST])
     assert res.exit_code == 1 and res.stdout == ""
     assert "not a readable image" in res.stderr and "1 of 3 images failed" in res.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -73,18 +72,20 @@ def test_plain_transformers_prints_the_same(tiny_run, pngs):
     model = AutoModelForImageTextToText.from_pretrained(str(tiny_run)).eval()
     processor = AutoProcessor.from_pretrained(str(tiny_run))
     question = "What shape is in the image?"
-    prompt = processor.apply_chat_template([{"role": "user", "content": f"<image>\n{question}"}],
-                                           add_generation_prompt=True)
+    prompt = processor.apply_chat_template(
+        [{"role": "user", "content": f"<image>\n{question}"}], add_generation_prompt=True
+    )
     expected = []
     paths = sorted(pngs.glob("*.png"))[:3]
     for p in paths:
         inputs = processor(images=Image.open(p).convert("RGB"), text=prompt, return_tensors="pt")
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=10, do_sample=False)
-        new = out[0, inputs["input_ids"].shape[1]:]
+        new = out[0, inputs["input_ids"].shape[1] :]
         expected.append(processor.decode(new, skip_special_tokens=True).strip())
-    res = run(["--model", str(tiny_run), *map(str, paths), "--prompt", question, "--max-new-tokens", "10",
-               "--device", "cpu"])
+    res = run(
+        ["--model", str(tiny_run), *map(str, paths), "--prompt", question, "--max-new-tokens", "10", "--device", "cpu"]
+    )
     assert res.exit_code == 0, res.stderr
     printed = [line.split("\t", 1)[1] for line in res.stdout.splitlines()]
     assert printed == [" ".join(e.split()) for e in expected]
@@ -101,10 +102,20 @@ def test_encoder_decoder_model_and_usage_errors(tmp_path, pngs):
     core = Tokenizer(models.WordLevel({"<|endoftext|>": 0, "<unk>": 1, "a": 2, "cat": 3}, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>", unk_token="<unk>")
-    dec = GPT2Config(vocab_size=4, n_embd=16, n_layer=1, n_head=2, n_positions=32, add_cross_attention=True,
-                     is_decoder=True, bos_token_id=0, eos_token_id=0)
-    enc = ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                    image_size=16, patch_size=8)
+    dec = GPT2Config(
+        vocab_size=4,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,
+        n_positions=32,
+        add_cross_attention=True,
+        is_decoder=True,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    enc = ViTConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, image_size=16, patch_size=8
+    )
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
     config.decoder_start_token_id, config.pad_token_id, config.eos_token_id = 0, 0, 0
     folder = tmp_path / "vit-gpt2"

@@ -32,22 +32,59 @@ def test_help_lists_every_command_with_an_example():
 
 def test_build_train_eval_caption_pipeline(tmp_path):
     data, run = tmp_path / "data", tmp_path / "run"
-    res = invoke("build-dataset", "synthetic", "--out", str(data), "--num-train", "12", "--num-val", "2",
-                 "--num-test", "3", "--image-size", "32", "--json")
+    res = invoke(
+        "build-dataset",
+        "synthetic",
+        "--out",
+        str(data),
+        "--num-train",
+        "12",
+        "--num-val",
+        "2",
+        "--num-test",
+        "3",
+        "--image-size",
+        "32",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     report = json_lines(res.stdout)[0]
     assert report["counts"] == {"train": 60, "validation": 10, "test": 15}
     assert report["vitcli_version"] == __version__
 
-    res = invoke("train", "--data", str(data), "--output", str(run), "--preset", "test", "--max-steps", "2",
-                 "--device", "cpu", "--json")
+    res = invoke(
+        "train",
+        "--data",
+        str(data),
+        "--output",
+        str(run),
+        "--preset",
+        "test",
+        "--max-steps",
+        "2",
+        "--device",
+        "cpu",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     result = json_lines(res.stdout)[0]
     assert result["global_step"] == 2 and result["output"] == str(run)
     assert (run / "config.json").is_file() and (run / "model.safetensors").is_file()
 
-    res = invoke("eval", "--model", str(run), "--data", str(data), "--task", "vqa", "--device", "cpu", "--json",
-                 "--per-item", str(tmp_path / "items.jsonl"))
+    res = invoke(
+        "eval",
+        "--model",
+        str(run),
+        "--data",
+        str(data),
+        "--task",
+        "vqa",
+        "--device",
+        "cpu",
+        "--json",
+        "--per-item",
+        str(tmp_path / "items.jsonl"),
+    )
     assert res.exit_code == 0, res.output
     out = json_lines(res.stdout)[0]
     assert out["task"] == "vqa" and out["num_scored"] == 12
@@ -89,12 +126,20 @@ def test_caption_prints_one_line_per_image(tiny_run, tmp_path):
     "args, message, hint, code",
     [
         (["train", "--data", "{tmp}/missing", "--output", "{tmp}/run"], "dataset directory", "build-dataset", 1),
-        (["train", "--data", "{data}", "--output", "{tmp}/run", "--preset", "huge"], "unknown preset 'huge'",
-         "choose one of", 2),
+        (
+            ["train", "--data", "{data}", "--output", "{tmp}/run", "--preset", "huge"],
+            "unknown preset 'huge'",
+            "choose one of",
+            2,
+        ),
         (["eval", "--model", "{tmp}/nothing", "--data", "{data}"], "not found", "path", 1),
         (["caption", "--model", "{run}", "{tmp}/notes.png"], "not a readable image", None, 1),
-        (["train", "--data", "{data}", "--output", "{tmp}/run", "--set", "bogus=1"], "unknown config key 'bogus'",
-         "known keys", 2),  # config errors are usage errors: exit 2
+        (
+            ["train", "--data", "{data}", "--output", "{tmp}/run", "--set", "bogus=1"],
+            "unknown config key 'bogus'",
+            "known keys",
+            2,
+        ),  # config errors are usage errors: exit 2
     ],
 )
 def test_bad_input_is_one_line_with_hint(args, message, hint, code, tmp_path, tiny_dataset, tiny_run):
@@ -119,6 +164,12 @@ def test_cli_start_up_imports_no_torch():
 
     repo = Path(__file__).resolve().parents[2]
     code = "import sys, vitcli.cli.app; print('torch' in sys.modules, 'transformers' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.split() == ["False", "False"]

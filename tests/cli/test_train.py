@@ -23,11 +23,30 @@ def _json_line(stdout: str) -> dict:
 
 def test_config_file_with_flags_overriding(tiny_dataset, tmp_path):
     cfg = tmp_path / "train.yaml"
-    cfg.write_text("max_steps: 2\nlearning_rate: 0.002\nsave_every_steps: 1\nkeep_last_checkpoints: 1\n"
-                   "tensorboard: false\nmodel:\n  text_hidden_size: 16\n")
+    cfg.write_text(
+        "max_steps: 2\nlearning_rate: 0.002\nsave_every_steps: 1\nkeep_last_checkpoints: 1\n"
+        "tensorboard: false\nmodel:\n  text_hidden_size: 16\n"
+    )
     out = tmp_path / "run"
-    res = runner.invoke(app, ["train", "--data", str(tiny_dataset), "--output", str(out), "--preset", "test",
-                              "--device", "cpu", "--config", str(cfg), "--max-steps", "3", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tiny_dataset),
+            "--output",
+            str(out),
+            "--preset",
+            "test",
+            "--device",
+            "cpu",
+            "--config",
+            str(cfg),
+            "--max-steps",
+            "3",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = _json_line(res.stdout)
     assert result["global_step"] == 3  # the flag beats the file
@@ -39,8 +58,21 @@ def test_config_file_with_flags_overriding(tiny_dataset, tmp_path):
 
 def test_resume_via_cli_and_errors(tiny_dataset, tmp_path):
     out = tmp_path / "run"
-    base = ["train", "--data", str(tiny_dataset), "--output", str(out), "--preset", "test", "--device", "cpu",
-            "--set", "tensorboard=false", "--save-every-steps", "2"]
+    base = [
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--output",
+        str(out),
+        "--preset",
+        "test",
+        "--device",
+        "cpu",
+        "--set",
+        "tensorboard=false",
+        "--save-every-steps",
+        "2",
+    ]
     assert runner.invoke(app, [*base, "--max-steps", "2"]).exit_code == 0
     again = runner.invoke(app, [*base, "--max-steps", "4"])
     assert again.exit_code == 1 and "already exists" in again.stderr and "--overwrite" in again.stderr
@@ -53,8 +85,21 @@ def test_resume_via_cli_and_errors(tiny_dataset, tmp_path):
 
 
 def test_bad_samples_are_an_error_unless_skipped(tiny_dataset, tmp_path):
-    base = ["train", "--data", str(tiny_dataset), "--preset", "test", "--device", "cpu", "--max-steps", "1",
-            "--set", "tensorboard=false", "--max-length", "10"]
+    base = [
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--preset",
+        "test",
+        "--device",
+        "cpu",
+        "--max-steps",
+        "1",
+        "--set",
+        "tensorboard=false",
+        "--max-length",
+        "10",
+    ]
     res = runner.invoke(app, [*base, "--output", str(tmp_path / "a")])
     assert res.exit_code == 1 and "cannot train" in res.stderr and "--skip-bad-samples" in res.stderr
 
@@ -66,12 +111,36 @@ def test_torchrun_two_processes_train_and_save_one_model(tiny_dataset, tmp_path)
     with socket.socket() as s:  # torchrun's --master_port 0 hangs the static rendezvous; pick a free port
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", port,
-           "-m", "vitcli", "train", "--data", str(tiny_dataset), "--output", str(out), "--preset", "test",
-           "--device", "cpu", "--max-steps", "2", "--set", "tensorboard=false", "--json"]
-    proc = subprocess.run(cmd, env={**vitcli_env(), "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                          timeout=180, cwd=tmp_path)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        port,
+        "-m",
+        "vitcli",
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--output",
+        str(out),
+        "--preset",
+        "test",
+        "--device",
+        "cpu",
+        "--max-steps",
+        "2",
+        "--set",
+        "tensorboard=false",
+        "--json",
+    ]
+    proc = subprocess.run(
+        cmd, env={**vitcli_env(), "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=180, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = _json_line(proc.stdout)  # one result line: rank 0 only
     assert result["global_step"] == 2

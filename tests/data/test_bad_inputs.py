@@ -27,6 +27,7 @@ def noise_jpeg(size=(64, 64)) -> bytes:
     Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(buf, format="JPEG", quality=95)
     return buf.getvalue()
 
+
 def row(image: str | None = "bad.jpg", q: str = "<image>\nQ", a: str = "A", rid: str = "bad") -> dict:
     return {"id": rid, **({"image": image} if image else {}), "conversations": conv(q, a)}
 
@@ -93,9 +94,7 @@ def test_bad_row_matrix(tmp_path, name):
             assert kept.getpixel((0, 0)) == (156, 156, 156)  # 40000 / 256, not clipped to white
     else:
         assert report.num_kept == 2
-        assert saved["rejected"] == [
-            {"source": "src.json", "row": 2, "reason": saved["rejected"][0]["reason"]}
-        ]
+        assert saved["rejected"] == [{"source": "src.json", "row": 2, "reason": saved["rejected"][0]["reason"]}]
         assert saved["rejected"][0]["reason"].startswith(expected + ":")
         assert saved["rejected_by_reason"] == {expected: 1}
 
@@ -145,9 +144,7 @@ def test_non_utf8_jsonl_line_is_rejected_and_json_document_is_an_error(tmp_path)
     bad = json.dumps(row(None, q="caf\u00e9")).encode().replace(b"\\u00e9", b"\xe9")
     report = jsonl_build(tmp_path, json.dumps(GOOD[0]).encode() + b"\n" + bad + b"\n")
     assert (
-        report.num_kept == 1
-        and report.rejected[0].row == 2
-        and report.rejected[0].reason.startswith("invalid utf-8")
+        report.num_kept == 1 and report.rejected[0].row == 2 and report.rejected[0].reason.startswith("invalid utf-8")
     )
     (tmp_path / "doc.json").write_bytes(b'[{"id": "caf\xe9"}]')
     with pytest.raises(DataError, match="not valid UTF-8"):

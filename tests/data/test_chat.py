@@ -18,7 +18,8 @@ def _tokenizer():
 
 
 def _labelled(tok, enc):
-    return [tok.convert_ids_to_tokens(t) for t, lab in zip(enc.input_ids, enc.labels) if lab != IGNORE_INDEX]
+    pairs = zip(enc.input_ids, enc.labels, strict=True)
+    return [tok.convert_ids_to_tokens(t) for t, lab in pairs if lab != IGNORE_INDEX]
 
 
 def test_only_assistant_tokens_are_labelled_multi_turn():
@@ -27,7 +28,7 @@ def test_only_assistant_tokens_are_labelled_multi_turn():
     assert len(enc.input_ids) == len(enc.labels)
     assert _labelled(tok, enc) == ["red", IM_END, "two", "shapes", IM_END]
     # labels equal the ids wherever they are set
-    assert all(lab == t for t, lab in zip(enc.input_ids, enc.labels) if lab != IGNORE_INDEX)
+    assert all(lab == t for t, lab in zip(enc.input_ids, enc.labels, strict=False) if lab != IGNORE_INDEX)
 
 
 def test_image_token_expands_and_is_never_labelled():
@@ -43,7 +44,7 @@ def test_single_turn_and_prompt_agree_with_training_text():
     tok = _tokenizer()
     prompt = build_prompt(tok, "What color is the circle?")
     full = tok.apply_chat_template(CONV[:2], tokenize=False)
-    assert full.startswith(prompt) and full[len(prompt):].startswith("red")
+    assert full.startswith(prompt) and full[len(prompt) :].startswith("red")
     enc = encode_conversation(tok, CONV[:2], num_image_tokens=1)
     assert _labelled(tok, enc) == ["red", IM_END]
 

@@ -18,8 +18,7 @@ RED, BLUE = image_bytes(size=(24, 16)), image_bytes("PNG", size=(10, 30), color=
 
 def build(tmp_path, kind, path, name="out", **kw):
     images = kw.pop("images", None)
-    cfg = BuildConfig(source=kind, out=str(tmp_path / name), sources=[SourceSpec(kind, str(path), images=images)],
-                      **kw)
+    cfg = BuildConfig(source=kind, out=str(tmp_path / name), sources=[SourceSpec(kind, str(path), images=images)], **kw)
     return build_dataset(cfg), load_built_dataset(tmp_path / name)
 
 
@@ -33,8 +32,11 @@ def test_llava_image_list_keeps_order_and_the_count_rule_reports_a_mismatch(tmp_
     rows = [
         {"id": "two", "image": ["b.png", "a.jpg"], "conversations": conv("<image>\n<image>\nSame colour?", "no")},
         {"id": "untagged", "image": ["a.jpg", "b.png"], "conversations": conv("Compare.", "different")},
-        {"id": "later", "image": ["a.jpg", "b.png"],
-         "conversations": conv("<image>\nThis?", "red") + conv("And <image>?", "blue")},
+        {
+            "id": "later",
+            "image": ["a.jpg", "b.png"],
+            "conversations": conv("<image>\nThis?", "red") + conv("And <image>?", "blue"),
+        },
         {"id": "short", "image": ["a.jpg", "b.png"], "conversations": conv("<image>\nOnly one tag", "x")},
     ]
     report, dd = build(tmp_path, "llava", write("d/in.json", rows))
@@ -44,17 +46,31 @@ def test_llava_image_list_keeps_order_and_the_count_rule_reports_a_mismatch(tmp_
     assert train[1]["messages"][0]["content"] == "<image>\n<image>\nCompare."  # one tag per image prepended
     assert report.images == {"original": 6}  # counted per image
     saved = read_build_report(tmp_path / "out")
-    assert saved["rejected"] == [{"source": "in.json", "row": 4, "reason":
-                                  "image tag count: found 1 '<image>', expected 2 (one per image of the row)"}]
+    assert saved["rejected"] == [
+        {
+            "source": "in.json",
+            "row": 4,
+            "reason": "image tag count: found 1 '<image>', expected 2 (one per image of the row)",
+        }
+    ]
 
 
 def test_messages_reader_typed_parts_with_two_images(tmp_path, write):
     write("m/a.jpg", RED)
     write("m/b.png", BLUE)
-    parts = [{"type": "image"}, {"type": "text", "text": "Left,"}, {"type": "image", "text": None},
-             {"type": "text", "text": "right: which is red?"}]
-    rows = ({"id": "m", "images": ["a.jpg", "b.png"],
-             "messages": [{"role": "user", "content": parts}, {"role": "assistant", "content": "left"}]},)
+    parts = [
+        {"type": "image"},
+        {"type": "text", "text": "Left,"},
+        {"type": "image", "text": None},
+        {"type": "text", "text": "right: which is red?"},
+    ]
+    rows = (
+        {
+            "id": "m",
+            "images": ["a.jpg", "b.png"],
+            "messages": [{"role": "user", "content": parts}, {"role": "assistant", "content": "left"}],
+        },
+    )
     report, dd = build(tmp_path, "messages", write("m/chat.jsonl", rows))
     row = dd["train"][0]
     assert row["messages"][0]["content"] == "<image>\nLeft,\n<image>\nright: which is red?"
@@ -67,18 +83,22 @@ def trl_dataset():
     from datasets import Dataset, Features, Image, List, Value
 
     part = {"index": Value("int64"), "text": Value("string"), "type": Value("string")}
-    feats = Features({"messages": List({"role": Value("string"), "content": List(part)}),
-                      "images": List(Image())})
+    feats = Features({"messages": List({"role": Value("string"), "content": List(part)}), "images": List(Image())})
     img, txt = ({"index": 0, "text": None, "type": "image"}, lambda t: {"index": None, "text": t, "type": "text"})
-    return Dataset.from_dict({
-        "messages": [
-            [{"role": "user", "content": [img, img, txt("Which one is blue?")]},
-             {"role": "assistant", "content": [txt("The second.")]}],
-            [{"role": "user", "content": [img, txt("Colour?")]}, {"role": "assistant", "content": [txt("red")]}],
-            [{"role": "user", "content": [txt("Hi")]}, {"role": "assistant", "content": [txt("Hello")]}],
-        ],
-        "images": [[decode(RED), decode(BLUE)], [decode(RED)], []],
-    }, features=feats)
+    return Dataset.from_dict(
+        {
+            "messages": [
+                [
+                    {"role": "user", "content": [img, img, txt("Which one is blue?")]},
+                    {"role": "assistant", "content": [txt("The second.")]},
+                ],
+                [{"role": "user", "content": [img, txt("Colour?")]}, {"role": "assistant", "content": [txt("red")]}],
+                [{"role": "user", "content": [txt("Hi")]}, {"role": "assistant", "content": [txt("Hello")]}],
+            ],
+            "images": [[decode(RED), decode(BLUE)], [decode(RED)], []],
+        },
+        features=feats,
+    )
 
 
 @pytest.mark.parametrize("saved_as", ["parquet", "save_to_disk"])
@@ -95,8 +115,10 @@ def test_hf_reader_reads_the_trl_vlm_layout(tmp_path, saved_as):
     report, dd = build(tmp_path, "hf", src)
     train = dd["train"]
     assert report.rejected == [] and report.counts == {"train": 3}
-    assert train[0]["messages"] == [{"role": "user", "content": "<image>\n<image>\nWhich one is blue?"},
-                                    {"role": "assistant", "content": "The second."}]
+    assert train[0]["messages"] == [
+        {"role": "user", "content": "<image>\n<image>\nWhich one is blue?"},
+        {"role": "assistant", "content": "The second."},
+    ]
     assert sizes(train[0]) == [(24, 16), (10, 30)] and sizes(train[1]) == [(24, 16)] and train[2]["images"] == []
     assert train[0]["images"][1].getpixel((5, 5)) == (0, 0, 255)
 
@@ -129,13 +151,23 @@ def test_two_image_row_round_trips_through_every_export(tmp_path, write):
 def test_old_single_image_layout_loads_as_images(tmp_path):
     from datasets import Dataset, DatasetDict, Features, Image, List, Value
 
-    old = Features({"id": Value("string"), "image": Image(),
-                    "messages": List({"role": Value("string"), "content": Value("string")}),
-                    "task": Value("string")})
-    ds = Dataset.from_dict({"id": ["a", "t"], "image": [{"bytes": RED, "path": None}, None],
-                            "messages": [[{"role": "user", "content": "<image>\nQ"}],
-                                         [{"role": "user", "content": "Hi"}]],
-                            "task": ["vqa", "conversation"]}, features=old)
+    old = Features(
+        {
+            "id": Value("string"),
+            "image": Image(),
+            "messages": List({"role": Value("string"), "content": Value("string")}),
+            "task": Value("string"),
+        }
+    )
+    ds = Dataset.from_dict(
+        {
+            "id": ["a", "t"],
+            "image": [{"bytes": RED, "path": None}, None],
+            "messages": [[{"role": "user", "content": "<image>\nQ"}], [{"role": "user", "content": "Hi"}]],
+            "task": ["vqa", "conversation"],
+        },
+        features=old,
+    )
     DatasetDict({"train": ds}).save_to_disk(str(tmp_path / "old"))
     train = load_built_dataset(tmp_path / "old")["train"]
     assert train.column_names == ["id", "images", "messages", "task"]
@@ -160,8 +192,14 @@ def test_evaluating_a_split_with_multi_image_rows_is_a_clear_error_before_loadin
     from vitcli.data.records import Record
     from vitcli.evaluation.run import evaluate
 
-    rec = Record("vqa-two", [RED, BLUE], [{"role": "user", "content": "<image>\n<image>\nSame?"},
-                                          {"role": "assistant", "content": "no"}], "vqa", "test", answers=["no"])
+    rec = Record(
+        "vqa-two",
+        [RED, BLUE],
+        [{"role": "user", "content": "<image>\n<image>\nSame?"}, {"role": "assistant", "content": "no"}],
+        "vqa",
+        "test",
+        answers=["no"],
+    )
     save_splits({"test": [rec]}, tmp_path / "ds")
     cfg = EvalConfig(task="vqa", model=str(tmp_path / "no-model"), data=str(tmp_path / "ds"), device="cpu")
     with pytest.raises(DataError, match="multi-image rows cannot be evaluated yet") as e:

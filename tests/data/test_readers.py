@@ -124,12 +124,8 @@ def test_coco_reader_official_captions(tmp_path, write):
     assert row["id"] == "coco-1" and row["task"] == "caption"
     assert row["references"] == ["A red box.", "Something red."]
     assert row["messages"][1] == {"role": "assistant", "content": "A red box."}
-    assert (
-        row["messages"][0]["content"].startswith("<image>\n") and row["messages"][0]["content"][8:] in BRIEF
-    )
-    _, each = build(
-        tmp_path, "coco", path, name="each", images=str(tmp_path / "coco/val2017"), each_caption=True
-    )
+    assert row["messages"][0]["content"].startswith("<image>\n") and row["messages"][0]["content"][8:] in BRIEF
+    _, each = build(tmp_path, "coco", path, name="each", images=str(tmp_path / "coco/val2017"), each_caption=True)
     assert each["validation"]["id"] == ["coco-1-0", "coco-1-1", "coco-2-0"]
 
 
@@ -202,9 +198,7 @@ def test_vqav2_reader_keeps_ten_answers_and_marks_unannotated(tmp_path, write):
         {"role": "assistant", "content": "red"},
     ]
     unanswered = dd["test"][0]
-    assert (
-        unanswered["id"] == "vqav2-2000" and unanswered["answers"] == [] and len(unanswered["messages"]) == 1
-    )
+    assert unanswered["id"] == "vqav2-2000" and unanswered["answers"] == [] and len(unanswered["messages"]) == 1
 
 
 def test_imagefolder_reader_jsonl_csv_and_column_mapping(tmp_path, write):
@@ -243,9 +237,7 @@ def test_hf_reader_local_parquet_with_image_column(tmp_path):
         features=feats,
     )
     ds.to_parquet(str(tmp_path / "train.parquet"))
-    report, dd = build(
-        tmp_path, "hf", tmp_path / "train.parquet", columns={"caption_en": "caption", "key": "id"}
-    )
+    report, dd = build(tmp_path, "hf", tmp_path / "train.parquet", columns={"caption_en": "caption", "key": "id"})
     assert dd["train"]["id"] == ["k1", "k2"] and dd["train"]["references"] == [["red"], ["palette"]]
     assert report.images == {"original": 1, "png": 1}
 
@@ -283,13 +275,8 @@ def test_messages_jsonl_and_parquet_exports_load(tmp_path, write):
     path = write("e/in.json", rows)
     build(tmp_path, "llava", path, export="messages-jsonl", export_dir=str(tmp_path / "mj"))
     lines = [json.loads(x) for x in (tmp_path / "mj/train.jsonl").read_text().splitlines()]
-    assert (
-        lines[0]["messages"][0] == {"role": "user", "content": "<image>\nQ"} and len(lines[0]["images"]) == 1
-    )
-    assert (
-        json.loads((tmp_path / "mj/dataset_info.json").read_text())["vitcli_train"]["formatting"]
-        == "sharegpt"
-    )
+    assert lines[0]["messages"][0] == {"role": "user", "content": "<image>\nQ"} and len(lines[0]["images"]) == 1
+    assert json.loads((tmp_path / "mj/dataset_info.json").read_text())["vitcli_train"]["formatting"] == "sharegpt"
     _, back = build(tmp_path, "messages", tmp_path / "mj/train.jsonl", name="back")
     assert back["train"]["messages"] == load_built_dataset(tmp_path / "out")["train"]["messages"]
     build(tmp_path, "llava", path, name="o2", export="parquet", export_dir=str(tmp_path / "pq"))
@@ -301,15 +288,11 @@ def test_messages_jsonl_and_parquet_exports_load(tmp_path, write):
 def test_ratio_splits_are_exact_seeded_and_num_proc_invariant(tmp_path, write):
     for i in range(20):
         write(f"s/{i}.jpg", image_bytes(color=(i * 10, 0, 0)))
-    rows = [
-        {"id": f"r{i}", "image": f"{i}.jpg", "conversations": conv("<image>\nQ", f"A{i}")} for i in range(20)
-    ]
+    rows = [{"id": f"r{i}", "image": f"{i}.jpg", "conversations": conv("<image>\nQ", f"A{i}")} for i in range(20)]
     path = write("s/in.json", rows)
     r1, d1 = build(tmp_path, "llava", path, name="a", val_ratio=0.1, test_ratio=0.25, seed=3)
     assert r1.counts == {"train": 13, "validation": 2, "test": 5}
-    assert sorted([*d1["train"]["id"], *d1["validation"]["id"], *d1["test"]["id"]]) == sorted(
-        r["id"] for r in rows
-    )
+    assert sorted([*d1["train"]["id"], *d1["validation"]["id"], *d1["test"]["id"]]) == sorted(r["id"] for r in rows)
     build(tmp_path, "llava", path, name="b", val_ratio=0.1, test_ratio=0.25, seed=3, num_proc=2, chunk_size=4)
 
     def tree(p):
@@ -341,10 +324,7 @@ def test_max_samples_and_mix_recipe(tmp_path, write):
     report = build_dataset(BuildConfig(source="mix", mix=str(recipe), out=str(tmp_path / "mix"), seed=1))
     ids = load_built_dataset(tmp_path / "mix")["train"]["id"]
     assert sum(i.startswith("coco-") for i in ids) == 4 and "coco-1#1" in ids
-    assert (
-        report.sources[0]["kept"] + report.sources[0]["sampled_out"] == 10
-        and 0 < report.sources[0]["kept"] < 10
-    )
+    assert report.sources[0]["kept"] + report.sources[0]["sampled_out"] == 10 and 0 < report.sources[0]["kept"] < 10
     saved = read_build_report(tmp_path / "mix")
     assert str(tmp_path) not in json.dumps(saved)  # no absolute paths in the report
 

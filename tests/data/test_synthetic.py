@@ -15,8 +15,11 @@ from vitcli.data.sources.synthetic import COLORS, SHAPES, SyntheticConfig, gener
 
 
 def _hash_tree(path: Path) -> dict[str, str]:
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_byte_identical_dataset(tmp_path):
@@ -25,14 +28,21 @@ def test_same_seed_gives_byte_identical_dataset(tmp_path):
     build_dataset(BuildConfig(out=str(tmp_path / "b"), synthetic=cfg))
     a, b = _hash_tree(tmp_path / "a"), _hash_tree(tmp_path / "b")
     assert a == b and any(k.endswith(".arrow") for k in a)
-    build_dataset(BuildConfig(out=str(tmp_path / "c"), synthetic=SyntheticConfig(seed=8, num_train=5, num_val=2,
-                                                                                   num_test=2, image_size=32)))
+    build_dataset(
+        BuildConfig(
+            out=str(tmp_path / "c"),
+            synthetic=SyntheticConfig(seed=8, num_train=5, num_val=2, num_test=2, image_size=32),
+        )
+    )
     assert _hash_tree(tmp_path / "c") != a
 
 
 def test_schema_counts_and_report(tmp_path):
-    report = build_dataset(BuildConfig(out=str(tmp_path / "d"), synthetic=SyntheticConfig(
-        num_train=10, num_val=3, num_test=4, image_size=40)))
+    report = build_dataset(
+        BuildConfig(
+            out=str(tmp_path / "d"), synthetic=SyntheticConfig(num_train=10, num_val=3, num_test=4, image_size=40)
+        )
+    )
     dd = load_built_dataset(tmp_path / "d")
     assert set(dd) == {"train", "validation", "test"}
     assert dd["train"].features == record_features()
@@ -81,4 +91,4 @@ def test_caption_matches_drawn_colours():
         words = r.references[0].split()
         color = next(w for w in words if w in COLORS)
         pixels = set(img.getdata())
-        assert any(sum(abs(a - b) for a, b in zip(px, COLORS[color])) < 30 for px in pixels)
+        assert any(sum(abs(a - b) for a, b in zip(px, COLORS[color], strict=False)) < 30 for px in pixels)

@@ -38,9 +38,7 @@ def vqa_files(tmp_path: Path) -> dict[str, Path]:
             "answer_type": atype,
             "question_type": qtype,
             "multiple_choice_answer": answers[0],
-            "answers": [
-                {"answer": a, "answer_confidence": "yes", "answer_id": i + 1} for i, a in enumerate(answers)
-            ],
+            "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": i + 1} for i, a in enumerate(answers)],
         }
 
     anns = [
@@ -180,9 +178,7 @@ def test_vqa_coverage_missing_extra(vqa_files: dict[str, Path], tmp_path: Path) 
     with pytest.raises(DataError, match="have no reference: '99'"):
         score_vqa({"1": "yes", "2": "2", "3": "red", "99": "x"}, items, allow_missing=True)
     # a missing prediction scores 0 even where the humans answered ""
-    report = score_vqa(
-        {"1": "yes"}, {"1": {"answers": ["yes"] * 10}, "q": {"answers": [""] * 10}}, allow_missing=True
-    )
+    report = score_vqa({"1": "yes"}, {"1": {"answers": ["yes"] * 10}, "q": {"answers": [""] * 10}}, allow_missing=True)
     assert [r["score"] for r in report.per_item] == [1.0, 0.0]
 
 
@@ -194,21 +190,15 @@ def test_config_errors() -> None:
 
 
 def test_score_files_gqa_choice_pope(tmp_path: Path) -> None:
-    preds = _jsonl(
-        tmp_path / "p.jsonl", [{"question_id": "a", "text": "Table"}, {"question_id": "b", "text": "no"}]
-    )
-    gqa_refs = _write(
-        tmp_path / "gqa.json", {"a": {"answer": "table", "question": "?"}, "b": {"answer": "yes"}}
-    )
+    preds = _jsonl(tmp_path / "p.jsonl", [{"question_id": "a", "text": "Table"}, {"question_id": "b", "text": "no"}])
+    gqa_refs = _write(tmp_path / "gqa.json", {"a": {"answer": "table", "question": "?"}, "b": {"answer": "yes"}})
     r = score_files(EvalConfig(task="gqa", predictions=str(preds), references=str(gqa_refs)))
     assert r.metrics == {"accuracy": 50.0}
     mc_refs = _write(
         tmp_path / "sqa.json",
         {"a": {"answer": 1, "choices": ["x", "y"]}, "b": {"answer": 0, "choices": ["x", "y"]}},
     )
-    mc_preds = _jsonl(
-        tmp_path / "mc.jsonl", [{"id": "a", "prediction": "B"}, {"id": "b", "prediction": "huh"}]
-    )
+    mc_preds = _jsonl(tmp_path / "mc.jsonl", [{"id": "a", "prediction": "B"}, {"id": "b", "prediction": "huh"}])
     r = score_files(EvalConfig(task="multiple-choice", predictions=str(mc_preds), references=str(mc_refs)))
     assert r.metrics == {"accuracy": 50.0, "num_unparsed": 1}
     pope_refs = _jsonl(

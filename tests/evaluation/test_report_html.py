@@ -62,9 +62,7 @@ def _vqa_report() -> EvalReport:
         {"id": "q4", "prediction": None, "score": None, "answers": ["no"], "question": "missing?"},
     ]
     metrics = {"overall": 53.33, "perAnswerType": {"yes/no": 100.0, "number": 60.0}}
-    return EvalReport(
-        "vqa", metrics, 4, {"vitcli_version": "0.x", "model": EVIL, "generation": {"a": 1}}, rows
-    )
+    return EvalReport("vqa", metrics, 4, {"vitcli_version": "0.x", "model": EVIL, "generation": {"a": 1}}, rows)
 
 
 def _png(w: int, h: int, color=(200, 40, 40)) -> Image.Image:

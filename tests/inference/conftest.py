@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-WORDS = ("a red blue green square circle triangle on the left right top bottom of image small large "
-         "there is one two three shape color what where describe briefly picture").split()
+WORDS = (
+    "a red blue green square circle triangle on the left right top bottom of image small large "
+    "there is one two three shape color what where describe briefly picture"
+).split()
 
 
 def save_images(folder: Path, sizes: list[tuple[int, int]], seed: int = 0) -> list[Path]:
@@ -48,9 +50,17 @@ def tiny_llava(tmp_path_factory) -> Path:
     from vitcli.modeling.compose import build_processor, build_word_tokenizer, compose_tiny
 
     torch.manual_seed(3)
-    cfg = ModelConfig(image_size=32, patch_size=8, vision_hidden_size=32, vision_num_layers=1,
-                      vision_num_heads=2, text_hidden_size=32, text_num_layers=2, text_num_heads=2,
-                      text_intermediate_size=64)
+    cfg = ModelConfig(
+        image_size=32,
+        patch_size=8,
+        vision_hidden_size=32,
+        vision_num_layers=1,
+        vision_num_heads=2,
+        text_hidden_size=32,
+        text_num_layers=2,
+        text_num_heads=2,
+        text_intermediate_size=64,
+    )
     tok = build_word_tokenizer([" ".join(WORDS)])
     model = compose_tiny(cfg, tok)
     with torch.no_grad():
@@ -81,12 +91,23 @@ def save_vit_gpt2(out: Path) -> Path:
     vocab = {"<|endoftext|>": 0, "<unk>": 1, **{w: i + 2 for i, w in enumerate(WORDS)}}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                  unk_token="<unk>")
-    enc = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                    image_size=32, patch_size=8)
-    dec = GPT2Config(vocab_size=len(vocab), n_embd=32, n_layer=2, n_head=2, n_positions=64,
-                     bos_token_id=0, eos_token_id=0, add_cross_attention=True, is_decoder=True)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core, bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<unk>"
+    )
+    enc = ViTConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, image_size=32, patch_size=8
+    )
+    dec = GPT2Config(
+        vocab_size=len(vocab),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=64,
+        bos_token_id=0,
+        eos_token_id=0,
+        add_cross_attention=True,
+        is_decoder=True,
+    )
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
     config.decoder_start_token_id, config.pad_token_id, config.eos_token_id = 0, 0, 0
     model = VED(config=config)

@@ -43,11 +43,14 @@ def test_requests_and_dataset_items(tmp_path, tiny_dataset, mixed_images):
     reqs = tmp_path / "reqs.jsonl"
     rel = mixed_images[0].relative_to(mixed_images[0].parents[1])
     (tmp_path / rel.parent).symlink_to(mixed_images[0].parent)
-    reqs.write_text(json.dumps({"image": str(rel), "prompt": "what color"}) + "\n\n"
-                    + json.dumps({"image": str(mixed_images[1])}) + "\n")
+    reqs.write_text(
+        json.dumps({"image": str(rel), "prompt": "what color"})
+        + "\n\n"
+        + json.dumps({"image": str(mixed_images[1])})
+        + "\n"
+    )
     items = list(iter_items(CaptionConfig(requests=str(reqs), prompt="default q")))
-    assert [(i.image, i.prompt) for i in items] == [(str(rel), "what color"),
-                                                    (str(mixed_images[1]), "default q")]
+    assert [(i.image, i.prompt) for i in items] == [(str(rel), "what color"), (str(mixed_images[1]), "default q")]
     assert items[0].source == str(tmp_path / rel)
     rows = list(iter_items(CaptionConfig(data=str(tiny_dataset), split="test")))
     assert rows and all(isinstance(r.source, bytes) and "<image>" in r.prompt for r in rows)
@@ -70,8 +73,7 @@ def test_bad_image_fails_only_itself(tmp_path, tiny_llava, mixed_images):
     assert "not a readable image" in results[1].error and "not found" in results[2].error
     assert results[0].text is not None and results[0].prompt == "Describe the image briefly."
     with pytest.raises(DataError, match="not a readable image"):
-        caption_images(CaptionConfig(model=str(tiny_llava), images=paths, generation=GEN, device="cpu",
-                                     fail_fast=True))
+        caption_images(CaptionConfig(model=str(tiny_llava), images=paths, generation=GEN, device="cpu", fail_fast=True))
 
 
 def test_vllm_backend_missing_is_a_config_error(tiny_llava, mixed_images):

@@ -20,9 +20,12 @@ def test_bf16_training_on_cuda_learns_and_saves(tiny_dataset, tmp_path):
     from vitcli.modeling.load import load_for_inference
     from vitcli.training.run import train
 
-    cfg = build_train_config("test", None, ["learning_rate=0.003"], {
-        "data": str(tiny_dataset), "output": str(tmp_path / "run"), "device": "cuda", "dtype": "bf16",
-        "max_steps": 8})
+    cfg = build_train_config(
+        "test",
+        None,
+        ["learning_rate=0.003"],
+        {"data": str(tiny_dataset), "output": str(tmp_path / "run"), "device": "cuda", "dtype": "bf16", "max_steps": 8},
+    )
     result = train(cfg)
     assert result.final_loss < result.first_loss
     model, _ = load_for_inference(str(tmp_path / "run"), "cuda:0", torch.bfloat16)

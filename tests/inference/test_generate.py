@@ -22,8 +22,13 @@ from vitcli.modeling.families import CAPTION_PROMPT
 from vitcli.modeling.load import load_for_inference
 from vitcli.runtime.errors import ConfigError
 
-PROMPTS = ["Describe the image briefly.", "what color", None,
-           "where is the small red square on the left of the picture and what color is it", "<image>\nshape"]
+PROMPTS = [
+    "Describe the image briefly.",
+    "what color",
+    None,
+    "where is the small red square on the left of the picture and what color is it",
+    "<image>\nshape",
+]
 
 
 def generated_ids(model, processor, images, prompts, cfg) -> list[list[int]]:
@@ -58,8 +63,7 @@ def test_batched_greedy_equals_one_by_one(which, llava, ved, images):
     prompts = PROMPTS if which == "llava" else [None] * len(images)
     cfg = GenerationConfig(max_new_tokens=12, batch_size=len(images))
     batched = generated_ids(model, processor, images, prompts, cfg)
-    single = [generated_ids(model, processor, [im], [p], cfg)[0]
-              for im, p in zip(images, prompts, strict=True)]
+    single = [generated_ids(model, processor, [im], [p], cfg)[0] for im, p in zip(images, prompts, strict=True)]
     assert batched == single
     assert sum(len(r) for r in batched) >= 4 * len(images)  # the rows say something, not just stop tokens
     by_batch = generate(model, processor, images, prompts, cfg)
@@ -81,8 +85,9 @@ def test_chat_prompt_matches_training_rendering(llava):
     model, processor = llava
     adapter = FamilyAdapter.for_model(model, processor)
     asked = [effective_prompt(adapter, p) for p in ["what color", "<image>\nwhat color", None]]
-    assert [adapter.prompt_text(q) for q in asked] == [build_prompt(processor.tokenizer, "what color")] * 2 + \
-        [build_prompt(processor.tokenizer, CAPTION_PROMPT)]
+    assert [adapter.prompt_text(q) for q in asked] == [build_prompt(processor.tokenizer, "what color")] * 2 + [
+        build_prompt(processor.tokenizer, CAPTION_PROMPT)
+    ]
 
 
 def test_encoder_decoder_takes_no_prompt(ved, images):
@@ -96,9 +101,12 @@ def test_encoder_decoder_takes_no_prompt(ved, images):
 def test_beams_and_seeded_sampling(llava, images):
     model, processor = llava
     beams = GenerationConfig(max_new_tokens=6, num_beams=3, batch_size=len(images))
-    assert [p.text for p in generate(model, processor, images, PROMPTS, beams)] == \
-        [p.text for p in generate(model, processor, images, PROMPTS, GenerationConfig(
-            max_new_tokens=6, num_beams=3, batch_size=1))]
+    assert [p.text for p in generate(model, processor, images, PROMPTS, beams)] == [
+        p.text
+        for p in generate(
+            model, processor, images, PROMPTS, GenerationConfig(max_new_tokens=6, num_beams=3, batch_size=1)
+        )
+    ]
     sample = GenerationConfig(max_new_tokens=8, temperature=1.5, top_p=0.9, seed=3, batch_size=2)
     first = [p.text for p in generate(model, processor, images, PROMPTS, sample)]
     assert first == [p.text for p in generate(model, processor, images, PROMPTS, sample)]

@@ -41,8 +41,7 @@ def test_coco_demo_conformance(coco_conformance: Path) -> None:
 
 @pytest.mark.java
 def test_small_caption_set_has_sane_scores() -> None:
-    refs = {"1": ["a dog runs on the grass.", "A brown dog running in a field"],
-            "2": ["two cats sleep on a bed"]}
+    refs = {"1": ["a dog runs on the grass.", "A brown dog running in a field"], "2": ["two cats sleep on a bed"]}
     preds = {"1": "A dog runs on the grass.", "2": ""}
     s = compute_caption_metrics(preds, refs)
     assert s.per_image["1"]["Bleu_1"] > 0.9 and s.per_image["2"]["CIDEr"] == 0.0

@@ -11,35 +11,42 @@ from vitcli.runtime.errors import DataError
 
 
 def test_gqa_exact_match_after_normalisation() -> None:
-    s = compute_gqa_accuracy({"1": "The Table.", "2": "two", "3": "left", "4": "red cup"},
-                             {"1": "table", "2": "2", "3": "right", "4": "cup"})
+    s = compute_gqa_accuracy(
+        {"1": "The Table.", "2": "two", "3": "left", "4": "red cup"}, {"1": "table", "2": "2", "3": "right", "4": "cup"}
+    )
     assert s.per_item == {"1": 1.0, "2": 1.0, "3": 0.0, "4": 0.0}
     assert s.accuracy == 50.0
     with pytest.raises(DataError, match="no gold answer"):
         compute_gqa_accuracy({"9": "x"}, {})
 
 
-@pytest.mark.parametrize(("text", "strict", "expected"), [
-    ("B", True, "B"),
-    ("B. a cat", True, "B"),
-    ("Because cats purr. The answer is C.", True, "C"),
-    ("The answer is C. The answer is D.", True, None),  # two matches: LLaVA calls it FAILED
-    ("(B) a cat", True, None),
-    ("(B) a cat", False, "B"),
-    ("b", False, "B"),
-    ("answer: (d)", False, "D"),
-    ("a cat", False, "B"),           # option text
-    ("I think it is a dog", False, "A"),
-    ("nothing useful", False, None),
-])
+@pytest.mark.parametrize(
+    ("text", "strict", "expected"),
+    [
+        ("B", True, "B"),
+        ("B. a cat", True, "B"),
+        ("Because cats purr. The answer is C.", True, "C"),
+        ("The answer is C. The answer is D.", True, None),  # two matches: LLaVA calls it FAILED
+        ("(B) a cat", True, None),
+        ("(B) a cat", False, "B"),
+        ("b", False, "B"),
+        ("answer: (d)", False, "D"),
+        ("a cat", False, "B"),  # option text
+        ("I think it is a dog", False, "A"),
+        ("nothing useful", False, None),
+    ],
+)
 def test_extract_choice(text: str, strict: bool, expected: str | None) -> None:
     assert extract_choice(text, ["a dog", "a cat", "a bird", "a fish"], strict=strict) == expected
 
 
 def test_choice_accuracy_keys_and_range() -> None:
-    items = [ChoiceItem("1", "A", 0, ["x", "y"]), ChoiceItem("2", "B", "a", ["x", "y"]),
-             ChoiceItem("3", "E", "E"),  # no choices given: any letter A-E is accepted
-             ChoiceItem("4", "C", 2, ["x", "y"])]  # C is past the last of 2 choices: failed
+    items = [
+        ChoiceItem("1", "A", 0, ["x", "y"]),
+        ChoiceItem("2", "B", "a", ["x", "y"]),
+        ChoiceItem("3", "E", "E"),  # no choices given: any letter A-E is accepted
+        ChoiceItem("4", "C", 2, ["x", "y"]),
+    ]  # C is past the last of 2 choices: failed
     s = compute_choice_accuracy(items)
     assert s.per_item == {"1": 1.0, "2": 0.0, "3": 1.0, "4": 0.0}
     assert s.accuracy == 50.0 and s.num_unparsed == 1
@@ -47,12 +54,19 @@ def test_choice_accuracy_keys_and_range() -> None:
         compute_choice_accuracy([ChoiceItem("1", "A", "zz")])
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Yes, there is a dog.", "yes"), ("There is no dog.", "no"), ("No", "no"), ("not really", "no"),
-    ("NO", "yes"),  # the official parser is case-sensitive
-    ("Yes. But no cat.", "yes"),  # only the first sentence counts
-    ("no, there isn't", "no"), ("", "yes"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Yes, there is a dog.", "yes"),
+        ("There is no dog.", "no"),
+        ("No", "no"),
+        ("not really", "no"),
+        ("NO", "yes"),  # the official parser is case-sensitive
+        ("Yes. But no cat.", "yes"),  # only the first sentence counts
+        ("no, there isn't", "no"),
+        ("", "yes"),
+    ],
+)
 def test_pope_parser(text: str, expected: str) -> None:
     assert parse_yes_no(text) == expected
 

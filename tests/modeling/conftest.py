@@ -32,8 +32,9 @@ def save_tiny_vision(kind: str, out: Path) -> Path:
         proc = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=crop)
     elif kind == "clip-dual":
         text = {"vocab_size": 99, "max_position_embeddings": 16, **small}
-        model = CLIPModel(CLIPConfig(text_config=text, vision_config={"image_size": 32, "patch_size": 8, **small},
-                                     projection_dim=16))
+        model = CLIPModel(
+            CLIPConfig(text_config=text, vision_config={"image_size": 32, "patch_size": 8, **small}, projection_dim=16)
+        )
         proc = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=crop)
     elif kind == "siglip":
         model = SiglipVisionModel(SiglipVisionConfig(image_size=32, patch_size=8, vision_use_head=False, **small))
@@ -66,17 +67,39 @@ def save_tiny_lm(kind: str, out: Path) -> Path:
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     words = "what is the shape color a red blue green circle square triangle of in image picture describe".split()
-    core.train_from_iterator([" ".join(words)] * 20, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<unk>", "<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    core.train_from_iterator(
+        [" ".join(words)] * 20,
+        trainers.BpeTrainer(
+            vocab_size=300, special_tokens=["<unk>", "<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", eos_token="<eos>")
     if kind == "llama":
-        model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                                             num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                                             max_position_embeddings=512, tie_word_embeddings=True,
-                                             eos_token_id=tok.eos_token_id))
+        model = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=len(tok),
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+                max_position_embeddings=512,
+                tie_word_embeddings=True,
+                eos_token_id=tok.eos_token_id,
+            )
+        )
     else:
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=512,
-                                           eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id))
+        model = GPT2LMHeadModel(
+            GPT2Config(
+                vocab_size=len(tok),
+                n_embd=32,
+                n_layer=2,
+                n_head=2,
+                n_positions=512,
+                eos_token_id=tok.eos_token_id,
+                bos_token_id=tok.eos_token_id,
+            )
+        )
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     return out

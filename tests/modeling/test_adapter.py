@@ -13,19 +13,32 @@ from vitcli.modeling.labels import IGNORE_INDEX as X
 from vitcli.modeling.labels import align_labels
 from vitcli.runtime.errors import DataError, ModelError
 
-STRING_ONLY_CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
-                      "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+STRING_ONLY_CHATML = (
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
 LLAVA = SimpleNamespace(model_type="llava")
 
 
 def test_string_content_becomes_structured():
-    msgs = [{"role": "user", "content": "<image>\nWhat is it?"}, {"role": "assistant", "content": "a cat"},
-            {"role": "user", "content": "Compare <image> with\n<image>"}]
+    msgs = [
+        {"role": "user", "content": "<image>\nWhat is it?"},
+        {"role": "assistant", "content": "a cat"},
+        {"role": "user", "content": "Compare <image> with\n<image>"},
+    ]
     assert to_structured(msgs) == [
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is it?"}]},
         {"role": "assistant", "content": [{"type": "text", "text": "a cat"}]},
-        {"role": "user", "content": [{"type": "text", "text": "Compare"}, {"type": "image"},
-                                     {"type": "text", "text": "with"}, {"type": "image"}]}]
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Compare"},
+                {"type": "image"},
+                {"type": "text", "text": "with"},
+                {"type": "image"},
+            ],
+        },
+    ]
 
 
 def test_labels_follow_answers_across_placeholder_expansion():
@@ -64,18 +77,23 @@ def test_string_only_template_takes_structured_content(word_processor):
     adapter = FamilyAdapter.for_model(LLAVA, word_processor)
     expected = "<|im_start|>user\n<image>\nwhat colour<|im_end|>\n<|im_start|>assistant\n"
     assert adapter.prompt_text("what colour") == expected
-    assert word_processor.apply_chat_template(user_turn("what colour"), add_generation_prompt=True,
-                                              tokenize=False) == expected  # the saved template now takes it too
+    assert (
+        word_processor.apply_chat_template(user_turn("what colour"), add_generation_prompt=True, tokenize=False)
+        == expected
+    )  # the saved template now takes it too
     word_processor.chat_template = CHATML_TEMPLATE  # vitcli's own renders both forms without help
-    string_form = word_processor.apply_chat_template([{"role": "user", "content": "<image>\nwhat colour"}],
-                                                     add_generation_prompt=True, tokenize=False)
+    string_form = word_processor.apply_chat_template(
+        [{"role": "user", "content": "<image>\nwhat colour"}], add_generation_prompt=True, tokenize=False
+    )
     assert string_form == expected
 
 
 def test_template_that_drops_answers_is_counted_and_refused(word_processor):
-    user_only = ("{% for m in messages %}{% if m['role'] == 'user' %}{% for c in m['content'] %}"
-                 "{% if c['type'] == 'image' %}<image>{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}"
-                 "{% endfor %}{% if add_generation_prompt %} A:{% endif %}")
+    user_only = (
+        "{% for m in messages %}{% if m['role'] == 'user' %}{% for c in m['content'] %}"
+        "{% if c['type'] == 'image' %}<image>{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}"
+        "{% endfor %}{% if add_generation_prompt %} A:{% endif %}"
+    )
     word_processor.chat_template = word_processor.tokenizer.chat_template = user_only
     with pytest.raises(ModelError, match="drops text or images"):
         FamilyAdapter.for_model(LLAVA, word_processor)
@@ -98,7 +116,9 @@ def test_training_prompt_ids_equal_generation_ids(word_processor):
     batch = adapter.encode_training([Sample(to_structured(msgs), [image], "vqa")])
     labels = batch["labels"][0].tolist()
     first = next(i for i, y in enumerate(labels) if y != X)
-    assert batch["input_ids"][0, :first].tolist() == adapter.encode_prompts([image], ["what colour is it"])[
-        "input_ids"][0].tolist()
+    assert (
+        batch["input_ids"][0, :first].tolist()
+        == adapter.encode_prompts([image], ["what colour is it"])["input_ids"][0].tolist()
+    )
     tok = word_processor.tokenizer
     assert tok.convert_ids_to_tokens([y for y in labels if y != X]) == ["red", "<|im_end|>"]

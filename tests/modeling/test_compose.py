@@ -22,18 +22,31 @@ def run_once(model, processor):
         return batch, model(**batch).logits
 
 
-@pytest.mark.parametrize("kind,strategy,expected_tokens", [
-    ("clip", "default", 16), ("clip", "full", 17), ("clip-dual", "default", 16), ("siglip", "default", 16),
-    ("dinov2", "full", 17)])
-def test_pretrained_tower_token_layout_and_plain_reload(kind, strategy, expected_tokens, parts_dir, tiny_llama,
-                                                        tmp_path):
+@pytest.mark.parametrize(
+    "kind,strategy,expected_tokens",
+    [
+        ("clip", "default", 16),
+        ("clip", "full", 17),
+        ("clip-dual", "default", 16),
+        ("siglip", "default", 16),
+        ("dinov2", "full", 17),
+    ],
+)
+def test_pretrained_tower_token_layout_and_plain_reload(
+    kind, strategy, expected_tokens, parts_dir, tiny_llama, tmp_path
+):
     from transformers import AutoModel, AutoModelForImageTextToText, AutoProcessor
 
     vision = parts_dir / kind
     if not vision.exists():
         save_tiny_vision(kind, vision)
-    cfg = ModelConfig(vision=str(vision), llm=str(tiny_llama), vision_feature_select_strategy=strategy,
-                      vision_feature_layer=-2, projector="linear")
+    cfg = ModelConfig(
+        vision=str(vision),
+        llm=str(tiny_llama),
+        vision_feature_select_strategy=strategy,
+        vision_feature_layer=-2,
+        projector="linear",
+    )
     model, processor = compose_model(cfg, [])
     batch, logits = run_once(model, processor)
     image_id = processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
@@ -46,7 +59,10 @@ def test_pretrained_tower_token_layout_and_plain_reload(kind, strategy, expected
         assert torch.equal(p, tower.state_dict()[name]), name
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
-    again, again_processor = AutoModelForImageTextToText.from_pretrained(tmp_path), AutoProcessor.from_pretrained(tmp_path)
+    again, again_processor = (
+        AutoModelForImageTextToText.from_pretrained(tmp_path),
+        AutoProcessor.from_pretrained(tmp_path),
+    )
     assert torch.allclose(run_once(again, again_processor)[1], logits, atol=1e-5)
 
 
@@ -77,8 +93,9 @@ def test_gpt2_lm_and_vit_tower_untied_head(parts_dir, tiny_gpt2):
 
 
 def test_random_tower_with_pretrained_lm(tiny_llama):
-    cfg = ModelConfig(llm=str(tiny_llama), image_size=32, patch_size=8, vision_hidden_size=32, vision_num_layers=1,
-                      vision_num_heads=2)
+    cfg = ModelConfig(
+        llm=str(tiny_llama), image_size=32, patch_size=8, vision_hidden_size=32, vision_num_layers=1, vision_num_heads=2
+    )
     model, processor = compose_model(cfg, [])
     batch, _ = run_once(model, processor)
     assert int((batch["input_ids"] == model.config.image_token_id).sum()) == 16

@@ -1,4 +1,5 @@
-"""--arch encoder-decoder: a ViT + GPT-2 VisionEncoderDecoder trains on caption rows, saves, and loads for captioning."""
+"""--arch encoder-decoder: a ViT + GPT-2 VisionEncoderDecoder trains on caption rows, saves, and loads for
+captioning."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ def test_encoder_decoder_trains_saves_and_captions(tiny_dataset, tmp_path):
     from vitcli.modeling.load import load_for_inference
 
     out = tmp_path / "run"
-    cfg = build_train_config("test", None, ["model.arch=encoder-decoder", "stage=full"],
-                             {"data": str(tiny_dataset), "output": str(out), "device": "cpu", "max_steps": 3})
+    cfg = build_train_config(
+        "test",
+        None,
+        ["model.arch=encoder-decoder", "stage=full"],
+        {"data": str(tiny_dataset), "output": str(out), "device": "cpu", "max_steps": 3},
+    )
     result = train(cfg)
     assert result.global_step == 3 and result.final_loss == result.final_loss  # not NaN
     assert result.trainable_parameters["multi_modal_projector"] > 0  # cross-attention is the bridge
@@ -35,9 +40,12 @@ def test_encoder_decoder_align_trains_only_cross_attention(tiny_dataset, tmp_pat
     from tests.modeling.test_freeze import Snapshot
     from vitcli.modeling.freeze import part_of
 
-    cfg = build_train_config("test", None, ["model.arch=encoder-decoder", "stage=align", "learning_rate=0.01"],
-                             {"data": str(tiny_dataset), "output": str(tmp_path / "r"), "device": "cpu",
-                              "max_steps": 2})
+    cfg = build_train_config(
+        "test",
+        None,
+        ["model.arch=encoder-decoder", "stage=align", "learning_rate=0.01"],
+        {"data": str(tiny_dataset), "output": str(tmp_path / "r"), "device": "cpu", "max_steps": 2},
+    )
     snap = Snapshot()
     train(cfg, callbacks=[snap])
     changed = {n for n in snap.begin if not torch.equal(snap.begin[n], snap.end[n])}

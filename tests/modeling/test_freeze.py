@@ -33,8 +33,12 @@ class Snapshot(TrainerCallback):
 
 
 def run(tiny_dataset, tmp_path, sets):
-    cfg = build_train_config("test", None, sets, {"data": str(tiny_dataset), "output": str(tmp_path / "run"),
-                                                  "device": "cpu", "max_steps": 2})
+    cfg = build_train_config(
+        "test",
+        None,
+        sets,
+        {"data": str(tiny_dataset), "output": str(tmp_path / "run"), "device": "cpu", "max_steps": 2},
+    )
     snap = Snapshot()
     result = train(cfg, callbacks=[snap])
     changed = {n for n in snap.begin if not torch.equal(snap.begin[n], snap.end[n])}
@@ -71,8 +75,11 @@ def test_instruct_keeps_the_tower_frozen(tiny_dataset, tmp_path):
 def test_lora_trains_adapters_and_exports_a_merged_plain_llava(tiny_dataset, tmp_path):
     from transformers import AutoModelForImageTextToText, LlavaForConditionalGeneration
 
-    result, snap, changed = run(tiny_dataset, tmp_path, ["stage=instruct", "lora=true", "lora_r=4",
-                                                         "lora_target_modules=q_proj,v_proj", "learning_rate=0.01"])
+    result, snap, changed = run(
+        tiny_dataset,
+        tmp_path,
+        ["stage=instruct", "lora=true", "lora_r=4", "lora_target_modules=q_proj,v_proj", "learning_rate=0.01"],
+    )
     base_changed = {n for n in changed if "lora_" not in n and "modules_to_save" not in n}
     assert not base_changed  # base weights are bit-identical; only adapters and the projector copy move
     assert any("lora_B" in n for n in changed) and any("modules_to_save" in n for n in changed)

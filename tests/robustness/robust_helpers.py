@@ -39,9 +39,7 @@ def assert_clean_error(stderr: str, message: str) -> None:
     assert errors, stderr
     assert message.lower() in errors[-1].lower(), stderr
     i = lines.index(errors[-1])
-    assert i + 1 < len(lines) and lines[i + 1].startswith("Hint: ") and len(lines[i + 1]) > len("Hint: "), (
-        stderr
-    )
+    assert i + 1 < len(lines) and lines[i + 1].startswith("Hint: ") and len(lines[i + 1]) > len("Hint: "), stderr
     assert "Traceback" not in stderr, stderr
 
 

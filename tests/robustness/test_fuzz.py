@@ -64,9 +64,7 @@ def rows_file(rows: st.SearchStrategy) -> st.SearchStrategy:
     """(suffix, bytes): a JSON list of rows, JSONL with hostile lines mixed in, or any top-level JSON."""
     as_json = st.lists(rows, max_size=5).map(lambda rs: (".json", json.dumps(rs).encode()))
     line = rows.map(json.dumps) | hostile_lines
-    as_jsonl = st.lists(line, max_size=6).map(
-        lambda ls: (".jsonl", "\n".join(ls).encode("utf-8", "surrogatepass"))
-    )
+    as_jsonl = st.lists(line, max_size=6).map(lambda ls: (".jsonl", "\n".join(ls).encode("utf-8", "surrogatepass")))
     anything = json_values.map(lambda v: (".json", json.dumps(v).encode()))
     raw = st.binary(max_size=40).map(lambda b: (st_choice_suffix(b), b))
     return st.one_of(as_json, as_json, as_jsonl, as_jsonl, anything, raw)
@@ -363,9 +361,7 @@ def test_score_files_end_to_end(task, preds, refs, allow_missing, max_samples):
             json.dumps(report.to_json())  # the report the CLI prints is plain JSON
 
 
-@pytest.mark.parametrize(
-    "line", ["1" * 5000, "[" * 5000 + "]" * 5000, '{"id": 1, "prediction": ' + "9" * 5000 + "}"]
-)
+@pytest.mark.parametrize("line", ["1" * 5000, "[" * 5000 + "]" * 5000, '{"id": 1, "prediction": ' + "9" * 5000 + "}"])
 def test_hostile_json_is_a_data_error_everywhere(tmp_path, line):
     """Integers beyond Python's 4300-digit limit and deep nesting raise ValueError/RecursionError in json;
     every JSON entry point turns them into a DataError (or a rejected row)."""

@@ -11,9 +11,7 @@ from robust_helpers import assert_clean_error, leftovers, write_json
 FAST = ["--device", "cpu", "--max-new-tokens", "3", "--json"]
 
 
-def test_pickle_weights_load_only_with_allow_pickle_and_match_safetensors(
-    cli, tiny_run, pickle_model, images
-):
+def test_pickle_weights_load_only_with_allow_pickle_and_match_safetensors(cli, tiny_run, pickle_model, images):
     img = str(images / "imgs/ok.png")
     refused = cli("caption", "--model", pickle_model, img, *FAST)
     assert refused.exit_code == 1
@@ -87,9 +85,7 @@ def test_escaping_paths_and_bombs_are_rejected_rows_not_read(cli, images, tmp_pa
                 "image": ref,
                 "conversations": [{"from": "human", "value": "<image>\nQ"}, {"from": "gpt", "value": "A"}],
             }
-            for i, ref in enumerate(
-                ["../outside.png", str(images / "outside.png"), "x/../../outside.png", "bomb.png"]
-            )
+            for i, ref in enumerate(["../outside.png", str(images / "outside.png"), "x/../../outside.png", "bomb.png"])
         ],
     ]
     src = write_json(tmp_path / "rows.json", rows)

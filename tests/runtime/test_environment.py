@@ -27,8 +27,17 @@ def env_json() -> dict:
 
 def test_json_has_every_key_and_the_real_torch_version():
     env = env_json()
-    assert set(env) == {"vitcli", "python", "platform", "packages", "torch", "java", "extras", "offline",
-                        "vitcli_version"}
+    assert set(env) == {
+        "vitcli",
+        "python",
+        "platform",
+        "packages",
+        "torch",
+        "java",
+        "extras",
+        "offline",
+        "vitcli_version",
+    }
     assert env["vitcli"] == env["vitcli_version"] == __version__
     assert env["python"] == ".".join(map(str, sys.version_info[:3]))
     assert list(env["packages"]) == list(PACKAGES)
@@ -46,8 +55,7 @@ def test_offline_flags_are_read_from_the_environment(monkeypatch):
     assert offline["HF_HUB_OFFLINE"] == "1" and offline["TRANSFORMERS_OFFLINE"] is None
 
 
-@pytest.mark.parametrize("module, extra", [("num2words", "families"), ("torchvision", "families"),
-                                           ("gguf", "gguf")])
+@pytest.mark.parametrize("module, extra", [("num2words", "families"), ("torchvision", "families"), ("gguf", "gguf")])
 def test_unimportable_module_is_not_installed_and_its_extra_unusable(monkeypatch, module, extra):
     monkeypatch.setitem(sys.modules, module, None)  # `import module` now raises ImportError
     env = collect_environment()
@@ -60,7 +68,10 @@ def test_table_shows_missing_packages_and_no_java(monkeypatch):
     monkeypatch.setattr(environment.shutil, "which", lambda name: None)
     res = runner.invoke(app, ["env"])
     assert res.exit_code == 0, res.output
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in res.stdout.splitlines()
-            if line.count("│") == 3}
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in res.stdout.splitlines()
+        if line.count("│") == 3
+    }
     assert rows["gguf"] == NOT_INSTALLED and rows["extra: gguf"] == "not usable" and rows["java"] == "not found"
     assert rows["torch"] == torch.__version__ and rows["vitcli"] == __version__

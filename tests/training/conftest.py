@@ -52,8 +52,9 @@ def vitcli_env() -> dict[str, str]:
 
 
 def run_vitcli(*args: str, slow_s: float = 0.0, **kw: Any) -> subprocess.CompletedProcess:
-    return subprocess.run(vitcli_cmd(*args, slow_s=slow_s), env=vitcli_env(), capture_output=True, text=True,
-                          timeout=300, **kw)
+    return subprocess.run(
+        vitcli_cmd(*args, slow_s=slow_s), env=vitcli_env(), capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 def vitcli_cmd(*args: str, slow_s: float = 0.0) -> list[str]:

@@ -17,8 +17,18 @@ def test_checkpoints_eval_logs_and_curve(make_cfg, tmp_path):
 
     out = tmp_path / "run"
     notes: list[str] = []
-    result = train(make_cfg(out, max_steps=6, save_every_steps=2, keep_last_checkpoints=2, eval_every_steps=4,
-                            eval_max_samples=2, tensorboard=True), notify=notes.append)
+    result = train(
+        make_cfg(
+            out,
+            max_steps=6,
+            save_every_steps=2,
+            keep_last_checkpoints=2,
+            eval_every_steps=4,
+            eval_max_samples=2,
+            tensorboard=True,
+        ),
+        notify=notes.append,
+    )
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-4", "checkpoint-6"]
     rows = read_metrics(out / "metrics.jsonl")
     evals = [r for r in rows if "eval_vqa_accuracy" in r]
@@ -54,8 +64,17 @@ def test_memory_estimate_counts_adam_state_for_trainable_only():
 def test_gradient_accumulation_and_length_grouping_train(make_cfg, tmp_path):
     from vitcli.training.run import train
 
-    result = train(make_cfg(tmp_path / "run", max_steps=2, gradient_accumulation_steps=2, group_by_length=True,
-                            weight_decay=0.1, per_device_batch_size=2, gradient_checkpointing=True))
+    result = train(
+        make_cfg(
+            tmp_path / "run",
+            max_steps=2,
+            gradient_accumulation_steps=2,
+            group_by_length=True,
+            weight_decay=0.1,
+            per_device_batch_size=2,
+            gradient_checkpointing=True,
+        )
+    )
     assert result.global_step == 2
     assert result.final_loss == result.final_loss  # not NaN
 
@@ -109,11 +128,13 @@ def test_sample_checks_count_each_reason():
     from vitcli.training.samples import check_samples
 
     def dataset():
-        enc = [Encoded([9, 9, 1, 2, 3], [X, X, X, 2, 3]),  # fine
-               Encoded([9, 9, 1, 2], [X, X, X, X]),  # no answer at all
-               Encoded([1, 2, 3, 9, 9], [X, X, X, X, X]),  # image cut at max_length 4
-               Encoded([9, 9, 1, 2, 3, 4, 5], [X, X, X, X, X, 4, 5]),  # answer cut off at 4
-               Encoded([9, 9, 1, 2, 3, 4], [X, X, X, 2, 3, 4])]  # truncated, still trains
+        enc = [
+            Encoded([9, 9, 1, 2, 3], [X, X, X, 2, 3]),  # fine
+            Encoded([9, 9, 1, 2], [X, X, X, X]),  # no answer at all
+            Encoded([1, 2, 3, 9, 9], [X, X, X, X, X]),  # image cut at max_length 4
+            Encoded([9, 9, 1, 2, 3, 4, 5], [X, X, X, X, X, 4, 5]),  # answer cut off at 4
+            Encoded([9, 9, 1, 2, 3, 4], [X, X, X, 2, 3, 4]),
+        ]  # truncated, still trains
         return SimpleNamespace(encoded=enc, image_rows=list(range(len(enc))))
 
     with pytest.raises(DataError, match="3 of 5 train samples"):
@@ -121,8 +142,11 @@ def test_sample_checks_count_each_reason():
     ds = dataset()
     report = check_samples(ds, 4, 9, skip_bad=True)
     assert report.num_skipped == 3 and report.num_truncated == 2
-    assert report.reasons == {"no answer tokens to learn (empty labels)": 1, "image tokens cut by --max-length": 1,
-                              "answer cut off by --max-length": 1}
+    assert report.reasons == {
+        "no answer tokens to learn (empty labels)": 1,
+        "image tokens cut by --max-length": 1,
+        "answer cut off by --max-length": 1,
+    }
     assert ds.image_rows == [0, 4] and all(len(e.input_ids) <= 4 for e in ds.encoded)
 
 
@@ -146,8 +170,12 @@ def test_example_configs_load():
     for stage in (2, 3):  # what vitcli's flags set must be "auto", or DeepSpeed contradicts them (and HF refuses)
         ds = json.loads((examples / f"deepspeed_zero{stage}.json").read_text())
         assert ds["zero_optimization"]["stage"] == stage
-        flags = ("train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "gradient_clipping",
-                 "train_batch_size")
+        flags = (
+            "train_micro_batch_size_per_gpu",
+            "gradient_accumulation_steps",
+            "gradient_clipping",
+            "train_batch_size",
+        )
         assert {k: ds[k] for k in flags} == dict.fromkeys(flags, "auto")
         assert ds["bf16"]["enabled"] == ds["fp16"]["enabled"] == "auto"  # follows --dtype
     from vitcli.modeling.compose import compose_model

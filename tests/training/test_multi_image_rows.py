@@ -34,18 +34,45 @@ def tiny():
     from vitcli.modeling.compose import build_processor, build_word_tokenizer, compose_tiny
 
     torch.manual_seed(0)
-    cfg = ModelConfig(image_size=16, patch_size=8, vision_hidden_size=32, vision_num_layers=1, vision_num_heads=2,
-                      text_hidden_size=32, text_num_layers=1, text_num_heads=2, text_intermediate_size=64)
+    cfg = ModelConfig(
+        image_size=16,
+        patch_size=8,
+        vision_hidden_size=32,
+        vision_num_layers=1,
+        vision_num_heads=2,
+        text_hidden_size=32,
+        text_num_layers=1,
+        text_num_heads=2,
+        text_intermediate_size=64,
+    )
     tok = build_word_tokenizer([" ".join(WORDS)])
     model, processor = compose_tiny(cfg, tok), build_processor(tok, cfg.image_size, cfg.patch_size)
     red, blue = png((255, 0, 0)), png((0, 0, 255))
     records = [
-        Record("two", [blue, red], [{"role": "user", "content": "<image>\n<image>\nwhich one is red"},
-                                    {"role": "assistant", "content": "the second"}], "conversation", "test"),
-        Record("one", [red], [{"role": "user", "content": "<image>\nwhich one is red"},
-                              {"role": "assistant", "content": "the first"}], "conversation", "test"),
-        Record("same", [red], [{"role": "user", "content": "<image>\na square"},
-                               {"role": "assistant", "content": "a circle"}], "conversation", "test"),
+        Record(
+            "two",
+            [blue, red],
+            [
+                {"role": "user", "content": "<image>\n<image>\nwhich one is red"},
+                {"role": "assistant", "content": "the second"},
+            ],
+            "conversation",
+            "test",
+        ),
+        Record(
+            "one",
+            [red],
+            [{"role": "user", "content": "<image>\nwhich one is red"}, {"role": "assistant", "content": "the first"}],
+            "conversation",
+            "test",
+        ),
+        Record(
+            "same",
+            [red],
+            [{"role": "user", "content": "<image>\na square"}, {"role": "assistant", "content": "a circle"}],
+            "conversation",
+            "test",
+        ),
     ]
     rows = Dataset.from_list([r.to_row() for r in records], features=record_features())
     return model, processor, rows

@@ -53,8 +53,12 @@ def test_packed_loss_equals_separate_rows(tiny_dataset, attention):
 
 def test_segment_mask_hides_other_rows_and_padding():
     collate = Collator(pad_token_id=0)
-    batch = collate([{"input_ids": [5, 6, 7, 8, 9], "labels": [IGNORE_INDEX] * 5, "segment_ids": [0, 0, 1, 2, 2]},
-                     {"input_ids": [5, 6], "labels": [IGNORE_INDEX] * 2}])
+    batch = collate(
+        [
+            {"input_ids": [5, 6, 7, 8, 9], "labels": [IGNORE_INDEX] * 5, "segment_ids": [0, 0, 1, 2, 2]},
+            {"input_ids": [5, 6], "labels": [IGNORE_INDEX] * 2},
+        ]
+    )
     mask, pos = batch["attention_mask"][:, 0], batch["position_ids"]
     assert mask.shape == (2, 5, 5) and mask.dtype == torch.bool
     assert mask[0, 3].tolist() == [True, True, False, True, False]  # segment 2 sees the prefix, not segment 1
@@ -71,8 +75,10 @@ def test_rows_without_the_shared_image_prefix_or_over_max_length_stay_apart(tiny
 
     split = load_built_dataset(str(tiny_dataset))["train"]
     rows = split.select(range(5)).to_list()  # one scene: its caption and four questions
-    rows[1]["messages"] = [{"role": "user", "content": "Look first.\n<image>\nWhat is it?"},
-                           {"role": "assistant", "content": "a shape"}]  # image after text: no shared image prefix
+    rows[1]["messages"] = [
+        {"role": "user", "content": "Look first.\n<image>\nWhat is it?"},
+        {"role": "assistant", "content": "a shape"},
+    ]  # image after text: no shared image prefix
     _, processor, _, _ = _model_and_sets(tiny_dataset)
     n_img = count_image_tokens(processor)
     ds = ConversationDataset(Dataset.from_list(rows, features=split.features), processor, n_img, 5)
@@ -82,5 +88,6 @@ def test_rows_without_the_shared_image_prefix_or_over_max_length_stay_apart(tiny
     limit = len(whole.encoded[0].input_ids) - 1  # one token short of the full pack
     capped = ConversationDataset(split.select(range(5)), processor, n_img, 5, max_length=limit)
     assert len(capped) == 2 and all(len(e.input_ids) <= limit for e in capped.encoded)
-    assert sum(x != IGNORE_INDEX for e in capped.encoded for x in e.labels) == \
-        sum(x != IGNORE_INDEX for x in whole.encoded[0].labels)  # nothing lost, just split
+    assert sum(x != IGNORE_INDEX for e in capped.encoded for x in e.labels) == sum(
+        x != IGNORE_INDEX for x in whole.encoded[0].labels
+    )  # nothing lost, just split

@@ -24,9 +24,21 @@ def reference(tiny_dataset, tmp_path_factory) -> Path:
     from vitcli.training.run import train
 
     out = tmp_path_factory.mktemp("ref") / "run"
-    train(build_train_config("test", None, [], {
-        "data": str(tiny_dataset), "output": str(out), "device": "cpu", "tensorboard": False,
-        "max_steps": STEPS, "save_every_steps": SAVE}))
+    train(
+        build_train_config(
+            "test",
+            None,
+            [],
+            {
+                "data": str(tiny_dataset),
+                "output": str(out),
+                "device": "cpu",
+                "tensorboard": False,
+                "max_steps": STEPS,
+                "save_every_steps": SAVE,
+            },
+        )
+    )
     return out
 
 
@@ -82,10 +94,26 @@ def test_resume_without_checkpoint_is_an_error(make_cfg, tmp_path):
 
 
 def _start(out: Path, tiny_dataset: Path) -> subprocess.Popen:
-    args = ["train", "--data", str(tiny_dataset), "--output", str(out), "--preset", "test", "--device", "cpu",
-            "--max-steps", str(STEPS), "--save-every-steps", str(SAVE), "--set", "tensorboard=false"]
-    return subprocess.Popen(vitcli_cmd(*args, slow_s=0.3), env=vitcli_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    args = [
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--output",
+        str(out),
+        "--preset",
+        "test",
+        "--device",
+        "cpu",
+        "--max-steps",
+        str(STEPS),
+        "--save-every-steps",
+        str(SAVE),
+        "--set",
+        "tensorboard=false",
+    ]
+    return subprocess.Popen(
+        vitcli_cmd(*args, slow_s=0.3), env=vitcli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _wait_for(cond, proc: subprocess.Popen, timeout: float = 120.0) -> None:

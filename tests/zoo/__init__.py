@@ -15,13 +15,22 @@ def build_vitcli_llava(out: Path) -> Path:
     """vitcli's own composition (SigLIP-style tower + Llama LM, word tokenizer, ChatML), as `vitcli train` saves it."""
     import torch
 
+    from tests.zoo.chat_families import _WORDS
     from vitcli.config import ModelConfig
     from vitcli.modeling.compose import build_processor, build_word_tokenizer, compose_tiny
-    from tests.zoo.chat_families import _WORDS
 
     torch.manual_seed(0)
-    cfg = ModelConfig(image_size=32, patch_size=8, vision_hidden_size=32, vision_num_layers=1, vision_num_heads=2,
-                      text_hidden_size=32, text_num_layers=2, text_num_heads=2, text_intermediate_size=64)
+    cfg = ModelConfig(
+        image_size=32,
+        patch_size=8,
+        vision_hidden_size=32,
+        vision_num_layers=1,
+        vision_num_heads=2,
+        text_hidden_size=32,
+        text_num_layers=2,
+        text_num_heads=2,
+        text_intermediate_size=64,
+    )
     tok = build_word_tokenizer([" ".join(_WORDS) if not isinstance(_WORDS, str) else _WORDS])
     model = compose_tiny(cfg, tok)
     with torch.no_grad():
@@ -40,5 +49,9 @@ def build_vit_gpt2(out: Path) -> Path:
     return save_vit_gpt2(out)
 
 
-ZOO: dict[str, Callable[[Path], Path]] = {"vitcli-llava": build_vitcli_llava, **CHAT_FAMILIES, **OTHER_FAMILIES,
-                                          "vision-encoder-decoder": build_vit_gpt2}
+ZOO: dict[str, Callable[[Path], Path]] = {
+    "vitcli-llava": build_vitcli_llava,
+    **CHAT_FAMILIES,
+    **OTHER_FAMILIES,
+    "vision-encoder-decoder": build_vit_gpt2,
+}

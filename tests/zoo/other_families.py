@@ -79,16 +79,25 @@ def _merges(model_json: dict) -> list[tuple[str, str]]:
 
 def _byte_bpe(specials: list[str], pre_tokenizer, vocab_size: int = 600) -> tuple[dict[str, int], list]:
     """Byte-level BPE (GPT-2 / OPT / RoBERTa / Llama 3 style) with ``specials`` first in the vocab."""
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     model = _train(models.BPE(), trainer, pre_tokenizer=pre_tokenizer)
     return model["vocab"], _merges(model)
 
 
 def _llama3_tokenizer(extra: list[str]) -> tf.PreTrainedTokenizerFast:
     """Llama 3 style tokenizer (byte-level BPE, regex split, adds <|begin_of_text|>), as in Idefics3-8B-Llama3."""
-    split = pre_tokenizers.Split(Regex(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
-                                       r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"), "isolated")
+    split = pre_tokenizers.Split(
+        Regex(
+            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+            r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+        ),
+        "isolated",
+    )
     pre = pre_tokenizers.Sequence([split, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>"]
     vocab, merges = _byte_bpe(specials, pre)
@@ -96,37 +105,54 @@ def _llama3_tokenizer(extra: list[str]) -> tf.PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre
     tok.decoder = decoders.ByteLevel()
     return tf.PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
-        pad_token="<|reserved_special_token_0|>", add_bos_token=True, extra_special_tokens=extra,
-        padding_side="left", clean_up_tokenization_spaces=True)
+        tokenizer_object=tok,
+        bos_token="<|begin_of_text|>",
+        eos_token="<|end_of_text|>",
+        pad_token="<|reserved_special_token_0|>",
+        add_bos_token=True,
+        extra_special_tokens=extra,
+        padding_side="left",
+        clean_up_tokenization_spaces=True,
+    )
 
 
 def _gemma_vocab(specials: list[str]) -> tuple[dict[str, int], list]:
     """SentencePiece-like BPE over '▁'-joined words (Gemma style: no prefix space, <0xXX> byte fallback)."""
     alphabet = [chr(c) for c in range(32, 127)] + ["▁", "\n"]
     byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
-    trainer = trainers.BpeTrainer(vocab_size=800, special_tokens=[*specials, *byte_tokens],
-                                  initial_alphabet=alphabet, show_progress=False)
-    model = _train(models.BPE(unk_token="<unk>"), trainer, normalizers.Replace(" ", "▁"),
-                   pre_tokenizers.Split("▁", behavior="merged_with_next"))
+    trainer = trainers.BpeTrainer(
+        vocab_size=800, special_tokens=[*specials, *byte_tokens], initial_alphabet=alphabet, show_progress=False
+    )
+    model = _train(
+        models.BPE(unk_token="<unk>"),
+        trainer,
+        normalizers.Replace(" ", "▁"),
+        pre_tokenizers.Split("▁", behavior="merged_with_next"),
+    )
     return model["vocab"], _merges(model)
 
 
 def _gemma_tokenizer(extra_specials: list[str], **kwargs) -> tf.GemmaTokenizer:
     """Gemma tokenizer: <pad>=0 <eos>=1 <bos>=2 <unk>=3 <mask>=4, adds <bos> when encoding."""
     vocab, merges = _gemma_vocab(["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", *extra_specials])
-    tok = tf.GemmaTokenizer(vocab=vocab, merges=merges, add_bos_token=True, add_eos_token=False,
-                            padding_side="left", **kwargs)
+    tok = tf.GemmaTokenizer(
+        vocab=vocab, merges=merges, add_bos_token=True, add_eos_token=False, padding_side="left", **kwargs
+    )
     tok.add_tokens([tf.AddedToken(t, special=True, normalized=False) for t in extra_specials], special_tokens=True)
     return tok
 
 
 def _bert_tokenizer(extra: list[str] | None = None, **kwargs) -> tf.BertTokenizer:
     """BERT uncased WordPiece tokenizer ([CLS] ... [SEP]); ``extra`` special tokens go after the vocab."""
-    trainer = trainers.WordPieceTrainer(vocab_size=400, show_progress=False,
-                                        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-    model = _train(models.WordPiece(unk_token="[UNK]"), trainer, normalizers.BertNormalizer(lowercase=True),
-                   pre_tokenizers.BertPreTokenizer())
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=400, show_progress=False, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    model = _train(
+        models.WordPiece(unk_token="[UNK]"),
+        trainer,
+        normalizers.BertNormalizer(lowercase=True),
+        pre_tokenizers.BertPreTokenizer(),
+    )
     tok = tf.BertTokenizer(vocab=model["vocab"], **kwargs)
     if extra:
         tok.add_special_tokens({"additional_special_tokens": extra})
@@ -163,16 +189,32 @@ def _ids(tok, *tokens: str) -> list[int]:
 
 
 def _siglip(image_size: int, patch: int = 8, hidden: int = 32) -> dict:
-    return {"model_type": "siglip_vision_model", "image_size": image_size, "patch_size": patch,
-            "hidden_size": hidden, "intermediate_size": 2 * hidden, "num_hidden_layers": 1,
-            "num_attention_heads": 2}
+    return {
+        "model_type": "siglip_vision_model",
+        "image_size": image_size,
+        "patch_size": patch,
+        "hidden_size": hidden,
+        "intermediate_size": 2 * hidden,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+    }
 
 
 def _llama(vocab: int, tok, hidden: int = 64) -> dict:
-    return {"model_type": "llama", "vocab_size": vocab, "hidden_size": hidden, "intermediate_size": 2 * hidden,
-            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": hidden // 4,
-            "max_position_embeddings": 512, "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
-            "pad_token_id": tok.pad_token_id}
+    return {
+        "model_type": "llama",
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "intermediate_size": 2 * hidden,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": hidden // 4,
+        "max_position_embeddings": 512,
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+    }
 
 
 # ------------------------------------------------------------------------------------- Idefics3 / SmolVLM
@@ -190,28 +232,46 @@ _IDEFICS_IMAGE = 32  # one 32 px tile, 8 px patches, pixel shuffle 2 -> 4 image 
 
 
 def _idefics_image_kwargs() -> dict:
-    return {"do_image_splitting": False, "size": {"longest_edge": _IDEFICS_IMAGE},
-            "max_image_size": {"longest_edge": _IDEFICS_IMAGE}}
+    return {
+        "do_image_splitting": False,
+        "size": {"longest_edge": _IDEFICS_IMAGE},
+        "max_image_size": {"longest_edge": _IDEFICS_IMAGE},
+    }
 
 
 def _idefics_config(cls, tok, image_token: str, text: dict):
-    return cls(vision_config={"image_size": _IDEFICS_IMAGE, "patch_size": 8, "hidden_size": 32,
-                              "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2},
-               text_config=text, scale_factor=2, image_token_id=tok.convert_tokens_to_ids(image_token),
-               pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
+    return cls(
+        vision_config={
+            "image_size": _IDEFICS_IMAGE,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+        },
+        text_config=text,
+        scale_factor=2,
+        image_token_id=tok.convert_tokens_to_ids(image_token),
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
 
 
 @_family("idefics3")
 def build_idefics3(out: Path) -> Path:
     """Modelled on HuggingFaceM4/Idefics3-8B-Llama3 (Llama 3 tokenizer, image splitting off)."""
     tok = _llama3_tokenizer(["<fake_token_around_image>", "<image>", "<end_of_utterance>"])
-    processor = tf.Idefics3Processor(tf.Idefics3ImageProcessor(**_idefics_image_kwargs()), tok,
-                                     image_seq_len=4, chat_template=_IDEFICS3_TEMPLATE)
+    processor = tf.Idefics3Processor(
+        tf.Idefics3ImageProcessor(**_idefics_image_kwargs()), tok, image_seq_len=4, chat_template=_IDEFICS3_TEMPLATE
+    )
     torch.manual_seed(0)
     config = _idefics_config(tf.Idefics3Config, tok, "<image>", _llama(len(tok), tok))
     model = _randomise(tf.Idefics3ForConditionalGeneration(config))
-    model.generation_config.update(bos_token_id=tok.bos_token_id, pad_token_id=tok.pad_token_id,
-                                   eos_token_id=_ids(tok, "<end_of_utterance>", "<|end_of_text|>"))
+    model.generation_config.update(
+        bos_token_id=tok.bos_token_id,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=_ids(tok, "<end_of_utterance>", "<|end_of_text|>"),
+    )
     return _save(out, model, processor)
 
 
@@ -225,19 +285,30 @@ def _gpt2_tokenizer(specials: list[str], extra: list[str], **kwargs) -> tf.GPT2T
 def build_smolvlm(out: Path) -> Path:
     """Modelled on HuggingFaceTB/SmolVLM-Instruct (SmolLM2 GPT-2 tokenizer, image splitting off)."""
     grid = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
-    tok = _gpt2_tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                          ["<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>", *grid],
-                          bos_token="<|im_start|>", eos_token="<end_of_utterance>", pad_token="<|im_end|>",
-                          unk_token="<|endoftext|>", padding_side="left")
+    tok = _gpt2_tokenizer(
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        ["<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>", *grid],
+        bos_token="<|im_start|>",
+        eos_token="<end_of_utterance>",
+        pad_token="<|im_end|>",
+        unk_token="<|endoftext|>",
+        padding_side="left",
+    )
     edge = {"longest_edge": _IDEFICS_IMAGE}
     video = tf.SmolVLMVideoProcessor(size=edge, max_image_size=edge)
-    processor = tf.SmolVLMProcessor(tf.SmolVLMImageProcessor(**_idefics_image_kwargs()), tok, video,
-                                    image_seq_len=4, chat_template=_SMOLVLM_TEMPLATE)
+    processor = tf.SmolVLMProcessor(
+        tf.SmolVLMImageProcessor(**_idefics_image_kwargs()),
+        tok,
+        video,
+        image_seq_len=4,
+        chat_template=_SMOLVLM_TEMPLATE,
+    )
     torch.manual_seed(0)
     config = _idefics_config(tf.SmolVLMConfig, tok, "<image>", _llama(len(tok), tok))
     model = _randomise(tf.SmolVLMForConditionalGeneration(config))
-    model.generation_config.update(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                                   pad_token_id=tok.pad_token_id)
+    model.generation_config.update(
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
     return _save(out, model, processor)
 
 
@@ -282,10 +353,19 @@ _GEMMA3_TEMPLATE = """\
 
 
 def _gemma_text(vocab: int, tok, hidden: int = 64) -> dict:
-    return {"vocab_size": vocab, "hidden_size": hidden, "intermediate_size": 2 * hidden, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": hidden // 4,
-            "max_position_embeddings": 512, "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
-            "pad_token_id": tok.pad_token_id}
+    return {
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "intermediate_size": 2 * hidden,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": hidden // 4,
+        "max_position_embeddings": 512,
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+    }
 
 
 @_family("paligemma")
@@ -297,11 +377,18 @@ def build_paligemma(out: Path) -> Path:
     tok.add_bos_token = True  # saved as published; the processor turns it off again when loaded
     torch.manual_seed(0)
     text = {"model_type": "gemma", **_gemma_text(len(tok), tok)}
-    config = tf.PaliGemmaConfig(vision_config=_siglip(32), text_config=text, projection_dim=64, hidden_size=64,
-                                image_token_index=tok.convert_tokens_to_ids("<image>"), vocab_size=len(tok))
+    config = tf.PaliGemmaConfig(
+        vision_config=_siglip(32),
+        text_config=text,
+        projection_dim=64,
+        hidden_size=64,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        vocab_size=len(tok),
+    )
     model = _randomise(tf.PaliGemmaForConditionalGeneration(config), embed_scale=config.text_config.hidden_size**0.5)
-    model.generation_config.update(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                                   pad_token_id=tok.pad_token_id)
+    model.generation_config.update(
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
     return _save(out, model, processor)
 
 
@@ -315,11 +402,18 @@ def build_gemma3(out: Path) -> Path:
     torch.manual_seed(0)
     text = {**_gemma_text(len(tok), tok), "sliding_window": 16, "query_pre_attn_scalar": 16}
     boi, eoi, image = _ids(tok, *named.values())
-    config = tf.Gemma3Config(vision_config=_siglip(32), text_config=text, mm_tokens_per_image=4,
-                             boi_token_index=boi, eoi_token_index=eoi, image_token_index=image)
+    config = tf.Gemma3Config(
+        vision_config=_siglip(32),
+        text_config=text,
+        mm_tokens_per_image=4,
+        boi_token_index=boi,
+        eoi_token_index=eoi,
+        image_token_index=image,
+    )
     model = _randomise(tf.Gemma3ForConditionalGeneration(config), embed_scale=config.text_config.hidden_size**0.5)
-    model.generation_config.update(bos_token_id=tok.bos_token_id, pad_token_id=tok.pad_token_id,
-                                   eos_token_id=_ids(tok, "<eos>", "<end_of_turn>"))
+    model.generation_config.update(
+        bos_token_id=tok.bos_token_id, pad_token_id=tok.pad_token_id, eos_token_id=_ids(tok, "<eos>", "<end_of_turn>")
+    )
     return _save(out, model, processor)
 
 
@@ -327,8 +421,14 @@ def build_gemma3(out: Path) -> Path:
 
 
 def _vit(image_size: int = 32, patch: int = 8, hidden: int = 32) -> dict:
-    return {"image_size": image_size, "patch_size": patch, "hidden_size": hidden, "intermediate_size": 2 * hidden,
-            "num_hidden_layers": 1, "num_attention_heads": 2}
+    return {
+        "image_size": image_size,
+        "patch_size": patch,
+        "hidden_size": hidden,
+        "intermediate_size": 2 * hidden,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+    }
 
 
 @_family("blip")
@@ -337,37 +437,79 @@ def build_blip(out: Path) -> Path:
     tok = _bert_tokenizer(["[ENC]"], bos_token="[DEC]")
     processor = tf.BlipProcessor(tf.BlipImageProcessor(size={"height": 32, "width": 32}), tok)
     torch.manual_seed(0)
-    text = {"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-            "num_attention_heads": 2, "encoder_hidden_size": 32, "max_position_embeddings": 128,
-            "bos_token_id": tok.bos_token_id, "eos_token_id": tok.sep_token_id, "sep_token_id": tok.sep_token_id,
-            "pad_token_id": tok.pad_token_id}
+    text = {
+        "vocab_size": len(tok),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "encoder_hidden_size": 32,
+        "max_position_embeddings": 128,
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.sep_token_id,
+        "sep_token_id": tok.sep_token_id,
+        "pad_token_id": tok.pad_token_id,
+    }
     config = tf.BlipConfig(vision_config=_vit(), text_config=text, projection_dim=32)
     model = _randomise(tf.BlipForConditionalGeneration(config))
-    model.generation_config.update(bos_token_id=tok.bos_token_id, eos_token_id=tok.sep_token_id,
-                                   pad_token_id=tok.pad_token_id, decoder_start_token_id=tok.bos_token_id)
+    model.generation_config.update(
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.sep_token_id,
+        pad_token_id=tok.pad_token_id,
+        decoder_start_token_id=tok.bos_token_id,
+    )
     return _save(out, model, processor)
 
 
 @_family("blip2")
 def build_blip2(out: Path) -> Path:
     """Modelled on Salesforce/blip2-opt-2.7b (OPT GPT-2 tokenizer adding </s> as BOS, 4 query tokens)."""
-    tok = _gpt2_tokenizer(["<s>", "<pad>", "</s>", "<unk>"], [], bos_token="</s>", eos_token="</s>",
-                          unk_token="</s>", pad_token="<pad>", add_bos_token=True, padding_side="left")
-    processor = tf.Blip2Processor(tf.BlipImageProcessor(size={"height": 32, "width": 32}), tok,
-                                  num_query_tokens=4)  # adds the <image> token
+    tok = _gpt2_tokenizer(
+        ["<s>", "<pad>", "</s>", "<unk>"],
+        [],
+        bos_token="</s>",
+        eos_token="</s>",
+        unk_token="</s>",
+        pad_token="<pad>",
+        add_bos_token=True,
+        padding_side="left",
+    )
+    processor = tf.Blip2Processor(
+        tf.BlipImageProcessor(size={"height": 32, "width": 32}), tok, num_query_tokens=4
+    )  # adds the <image> token
     newline = tok.convert_tokens_to_ids("Ċ")  # OPT-based BLIP-2 stops on "\n" (id 50118 in the real vocab)
     torch.manual_seed(0)
-    text = {"model_type": "opt", "vocab_size": len(tok), "hidden_size": 64, "ffn_dim": 128,
-            "word_embed_proj_dim": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-            "max_position_embeddings": 512, "bos_token_id": tok.bos_token_id, "eos_token_id": newline,
-            "pad_token_id": tok.pad_token_id}
-    qformer = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
-               "encoder_hidden_size": 32, "vocab_size": 64, "max_position_embeddings": 64}
-    config = tf.Blip2Config(vision_config=_vit(), qformer_config=qformer, text_config=text, num_query_tokens=4,
-                            image_token_index=tok.convert_tokens_to_ids("<image>"))
+    text = {
+        "model_type": "opt",
+        "vocab_size": len(tok),
+        "hidden_size": 64,
+        "ffn_dim": 128,
+        "word_embed_proj_dim": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 512,
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": newline,
+        "pad_token_id": tok.pad_token_id,
+    }
+    qformer = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "encoder_hidden_size": 32,
+        "vocab_size": 64,
+        "max_position_embeddings": 64,
+    }
+    config = tf.Blip2Config(
+        vision_config=_vit(),
+        qformer_config=qformer,
+        text_config=text,
+        num_query_tokens=4,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+    )
     model = _randomise(tf.Blip2ForConditionalGeneration(config))
-    model.generation_config.update(bos_token_id=tok.bos_token_id, eos_token_id=newline,
-                                   pad_token_id=tok.pad_token_id)
+    model.generation_config.update(bos_token_id=tok.bos_token_id, eos_token_id=newline, pad_token_id=tok.pad_token_id)
     return _save(out, model, processor)
 
 
@@ -382,12 +524,22 @@ def build_git(out: Path) -> Path:
     images = tf.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     processor = tf.GitProcessor(images, tok)
     torch.manual_seed(0)
-    config = tf.GitConfig(vision_config=_vit(), vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                          num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512,
-                          bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id)
+    config = tf.GitConfig(
+        vision_config=_vit(),
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=512,
+        bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     model = _randomise(tf.GitForCausalLM(config))
-    model.generation_config.update(bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
-                                   pad_token_id=tok.pad_token_id)
+    model.generation_config.update(
+        bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id
+    )
     return _save(out, model, processor)
 
 
@@ -404,21 +556,51 @@ def _bart_tokenizer() -> tf.BartTokenizer:
 def build_florence2(out: Path) -> Path:
     """Modelled on florence-community/Florence-2-base (DaViT + BART encoder-decoder, task prompts)."""
     tok = _bart_tokenizer()
-    images = tf.CLIPImageProcessor(size={"height": 32, "width": 32}, do_center_crop=False, image_seq_length=17,
-                                   image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+    images = tf.CLIPImageProcessor(
+        size={"height": 32, "width": 32},
+        do_center_crop=False,
+        image_seq_length=17,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    )
     processor = tf.Florence2Processor(images, tok)
     torch.manual_seed(0)
-    text = {"model_type": "bart", "vocab_size": len(tok), "d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
-            "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
-            "decoder_ffn_dim": 64, "max_position_embeddings": 128, "bos_token_id": tok.bos_token_id,
-            "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id,
-            "decoder_start_token_id": tok.eos_token_id}
+    text = {
+        "model_type": "bart",
+        "vocab_size": len(tok),
+        "d_model": 32,
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2,
+        "encoder_ffn_dim": 64,
+        "decoder_ffn_dim": 64,
+        "max_position_embeddings": 128,
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+        "decoder_start_token_id": tok.eos_token_id,
+    }
     # 32 px -> stride 4 -> 8x8 -> stride 2 -> 4x4 = 16 spatial tokens + 1 pooled token = 17
-    vision = {"depths": [1, 1], "patch_size": [7, 3], "patch_stride": [4, 2], "patch_padding": [3, 1],
-              "patch_prenorm": [False, True], "embed_dim": [16, 32], "num_heads": [1, 2], "num_groups": [1, 2],
-              "window_size": 4, "projection_dim": 32, "drop_path_rate": 0.0}
+    vision = {
+        "depths": [1, 1],
+        "patch_size": [7, 3],
+        "patch_stride": [4, 2],
+        "patch_padding": [3, 1],
+        "patch_prenorm": [False, True],
+        "embed_dim": [16, 32],
+        "num_heads": [1, 2],
+        "num_groups": [1, 2],
+        "window_size": 4,
+        "projection_dim": 32,
+        "drop_path_rate": 0.0,
+    }
     config = tf.Florence2Config(text_config=text, vision_config=vision, image_token_id=tok.image_token_id)
     model = _randomise(tf.Florence2ForConditionalGeneration(config))
-    model.generation_config.update(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                                   pad_token_id=tok.pad_token_id, decoder_start_token_id=tok.eos_token_id)
+    model.generation_config.update(
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        decoder_start_token_id=tok.eos_token_id,
+    )
     return _save(out, model, processor)

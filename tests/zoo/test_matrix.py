@@ -17,8 +17,12 @@ from vitcli.cli.app import app
 
 FAMILIES = sorted(ZOO)
 FAST = ["--max-new-tokens", "5", "--device", "cpu"]
-PROMPTS = ["What colour is the circle?", None, "Is there a red square on the left of the picture near the top?",
-           "how many"]
+PROMPTS = [
+    "What colour is the circle?",
+    None,
+    "Is there a red square on the left of the picture near the top?",
+    "how many",
+]
 _built: dict[str, Path] = {}
 _trained: dict[str, Path] = {}
 
@@ -61,8 +65,24 @@ def trained(name: str, root: Path, data: Path) -> Path:
     """train --model (2 steps, full fine-tuning) on the tiny synthetic dataset, once per family."""
     if name not in _trained:
         out = root / f"{name}-run"
-        cli("train", "--model", checkpoint(name, root), "--data", data, "--output", out, "--max-steps", "2",
-            "--per-device-batch-size", "2", "--learning-rate", "1e-3", "--device", "cpu", "--json")
+        cli(
+            "train",
+            "--model",
+            checkpoint(name, root),
+            "--data",
+            data,
+            "--output",
+            out,
+            "--max-steps",
+            "2",
+            "--per-device-batch-size",
+            "2",
+            "--learning-rate",
+            "1e-3",
+            "--device",
+            "cpu",
+            "--json",
+        )
         _trained[name] = out
     return _trained[name]
 
@@ -105,12 +125,40 @@ def test_batched_equals_one_by_one(name, zoo_root, photos):
 @pytest.mark.parametrize("task", ["vqa", "caption"])
 def test_eval_from_a_model(name, task, zoo_root, tiny_dataset):
     if task == "vqa" and not takes_prompt(checkpoint(name, zoo_root)):  # an image-only captioner answers nothing
-        res = CliRunner().invoke(app, ["eval", "--model", str(checkpoint(name, zoo_root)), "--data", str(tiny_dataset),
-                                       "--task", "vqa", "--max-samples", "2", "--device", "cpu"])
+        res = CliRunner().invoke(
+            app,
+            [
+                "eval",
+                "--model",
+                str(checkpoint(name, zoo_root)),
+                "--data",
+                str(tiny_dataset),
+                "--task",
+                "vqa",
+                "--max-samples",
+                "2",
+                "--device",
+                "cpu",
+            ],
+        )
         assert res.exit_code == 1 and "takes no prompt" in res.stderr and "Traceback" not in res.stderr
         return
-    report = cli("eval", "--model", checkpoint(name, zoo_root), "--data", tiny_dataset, "--task", task,
-                 "--max-samples", "4", "--max-new-tokens", "4", "--device", "cpu", "--json")[0]
+    report = cli(
+        "eval",
+        "--model",
+        checkpoint(name, zoo_root),
+        "--data",
+        tiny_dataset,
+        "--task",
+        task,
+        "--max-samples",
+        "4",
+        "--max-new-tokens",
+        "4",
+        "--device",
+        "cpu",
+        "--json",
+    )[0]
     assert report["num_scored"] == 4 and report["metrics"]
 
 
@@ -157,8 +205,14 @@ def conditioned_on(family: str, model, ids: list[int]) -> list[int]:
 def plain_transformers_caption(run: Path, image_path: Path) -> str:
     """The published way to caption with each kind of checkpoint, using transformers alone (no vitcli)."""
     from PIL import Image
-    from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, AutoProcessor, \
-        AutoTokenizer, VisionEncoderDecoderModel
+    from transformers import (
+        AutoConfig,
+        AutoImageProcessor,
+        AutoModelForImageTextToText,
+        AutoProcessor,
+        AutoTokenizer,
+        VisionEncoderDecoderModel,
+    )
 
     image = Image.open(image_path).convert("RGB")
     model_type = AutoConfig.from_pretrained(run).model_type
@@ -171,12 +225,18 @@ def plain_transformers_caption(run: Path, image_path: Path) -> str:
     processor = AutoProcessor.from_pretrained(run)
     model = AutoModelForImageTextToText.from_pretrained(run).eval()
     text = {"paligemma": "caption en", "florence2": "<CAPTION>", "blip": None, "blip-2": None, "git": None}.get(
-        model_type, "chat")
+        model_type, "chat"
+    )
     if text == "chat":
-        msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Describe the image briefly."}]}]
+        msgs = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Describe the image briefly."}]}
+        ]
         text = processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-    inputs = processor(images=image, text=text, return_tensors="pt") if text else processor(images=image,
-                                                                                          return_tensors="pt")
+    inputs = (
+        processor(images=image, text=text, return_tensors="pt")
+        if text
+        else processor(images=image, return_tensors="pt")
+    )
     if text and processor.tokenizer.bos_token and text.startswith(processor.tokenizer.bos_token):
         inputs = processor(images=image, text=text, return_tensors="pt", add_special_tokens=False)
     with torch.inference_mode():
@@ -198,8 +258,10 @@ def test_two_image_rows_train_or_are_refused(name, zoo_root):
 
     model, processor = load_model(str(checkpoint(name, zoo_root)), torch.float32)
     adapter = FamilyAdapter.for_model(model, processor)
-    msgs = [{"role": "user", "content": "<image>\n<image>\nWhich picture is red?"},
-            {"role": "assistant", "content": "the first"}]
+    msgs = [
+        {"role": "user", "content": "<image>\n<image>\nWhich picture is red?"},
+        {"role": "assistant", "content": "the first"},
+    ]
     problem = adapter.problem(msgs, "conversation")
     if not adapter.family.multi_image:
         assert problem is not None and "takes one image per sample" in problem

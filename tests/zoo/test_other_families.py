@@ -31,23 +31,46 @@ class Case:
 
 
 CASES = {
-    "idefics3": Case(chat=True, markers=("<|begin_of_text|>User:<image>", "<end_of_utterance>\nAssistant:"),
-                     image_token="<image>"),
-    "smolvlm": Case(chat=True, markers=("<|im_start|>User:<image>", "<end_of_utterance>\nAssistant:"),
-                    image_token="<image>", adds_bos=False, nested=True),
-    "paligemma": Case(prompts=("<image>answer en What colour is the circle?", "<image>caption en"),
-                      markers=("<image><bos>answer",),
-                      image_token="<image>", adds_bos=False),  # the processor inserts <bos> after the image tokens
-    "gemma3": Case(chat=True, markers=("<bos><start_of_turn>user\n<start_of_image>", "<end_of_turn>\n",
-                                       "<start_of_turn>model\n"), image_token="<image_soft_token>", nested=True),
-    "blip": Case(prompts=("a picture of", "there is a red circle on the left of"), markers=("[CLS]", "[SEP]"),
-                 padding_side="right"),
-    "blip2": Case(prompts=("Question: what colour is the circle? Answer:", "a picture of"),
-                  markers=("<image>", "</s>"), image_token="<image>"),
+    "idefics3": Case(
+        chat=True, markers=("<|begin_of_text|>User:<image>", "<end_of_utterance>\nAssistant:"), image_token="<image>"
+    ),
+    "smolvlm": Case(
+        chat=True,
+        markers=("<|im_start|>User:<image>", "<end_of_utterance>\nAssistant:"),
+        image_token="<image>",
+        adds_bos=False,
+        nested=True,
+    ),
+    "paligemma": Case(
+        prompts=("<image>answer en What colour is the circle?", "<image>caption en"),
+        markers=("<image><bos>answer",),
+        image_token="<image>",
+        adds_bos=False,
+    ),  # the processor inserts <bos> after the image tokens
+    "gemma3": Case(
+        chat=True,
+        markers=("<bos><start_of_turn>user\n<start_of_image>", "<end_of_turn>\n", "<start_of_turn>model\n"),
+        image_token="<image_soft_token>",
+        nested=True,
+    ),
+    "blip": Case(
+        prompts=("a picture of", "there is a red circle on the left of"),
+        markers=("[CLS]", "[SEP]"),
+        padding_side="right",
+    ),
+    "blip2": Case(
+        prompts=("Question: what colour is the circle? Answer:", "a picture of"),
+        markers=("<image>", "</s>"),
+        image_token="<image>",
+    ),
     # GIT prompts are [CLS] + text without [SEP] (as in the GIT VQA example)
     "git": Case(prompts=(f"[CLS]{SHORT}", f"[CLS]{LONG}"), markers=("[CLS]",), encode={"add_special_tokens": False}),
-    "florence2": Case(prompts=("<CAPTION>", "<DETAILED_CAPTION>"), markers=("<image>", "<s>", "</s>"),
-                      image_token="<image>", padding_side="right"),  # the processor adds <s>/</s> itself
+    "florence2": Case(
+        prompts=("<CAPTION>", "<DETAILED_CAPTION>"),
+        markers=("<image>", "<s>", "</s>"),
+        image_token="<image>",
+        padding_side="right",
+    ),  # the processor adds <s>/</s> itself
 }
 ENCODER_DECODER = {"florence2"}
 
@@ -155,8 +178,9 @@ def test_forward_with_labels(load, family):
     case = CASES[family]
     texts = [_render(processor, case, prompt) for prompt in case.prompts]
     if family == "paligemma":  # prefix-LM: the suffix (+ <eos>) is appended and becomes the labels
-        enc = processor(text=list(texts), images=_images(), suffix=["red", "a blue square"], padding=True,
-                        return_tensors="pt")
+        enc = processor(
+            text=list(texts), images=_images(), suffix=["red", "a blue square"], padding=True, return_tensors="pt"
+        )
         labels = enc.pop("labels")
         assert (labels[enc["token_type_ids"] == 0] == -100).all()
     else:

@@ -20,8 +20,16 @@ from vitcli.cli import build_dataset, caption, env, eval, train
 from vitcli.runtime.errors import VitcliError
 
 # Exits, usage errors and aborts are rendered by typer itself (usage errors exit 2).
-PASS_THROUGH = tuple({typer.Exit, typer.Abort, SystemExit, click_exceptions.ClickException,
-                      getattr(click_exceptions, "Exit", SystemExit), getattr(click_exceptions, "Abort", SystemExit)})
+PASS_THROUGH = tuple(
+    {
+        typer.Exit,
+        typer.Abort,
+        SystemExit,
+        click_exceptions.ClickException,
+        getattr(click_exceptions, "Exit", SystemExit),
+        getattr(click_exceptions, "Abort", SystemExit),
+    }
+)
 DEBUG_HINT = "rerun with VITCLI_DEBUG=1 for the traceback, and report it if it looks like a bug"
 
 
@@ -57,8 +65,14 @@ class VitcliGroup(TyperGroup):
             ctx.exit(1)
 
 
-app = typer.Typer(name="vitcli", cls=VitcliGroup, no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False, rich_markup_mode=None)
+app = typer.Typer(
+    name="vitcli",
+    cls=VitcliGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 
 
 def _version(value: bool) -> None:

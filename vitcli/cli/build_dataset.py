@@ -27,34 +27,22 @@ app = typer.Typer(help=HELP, no_args_is_help=True)
 Out = Annotated[str, typer.Option("--out", help="Output dataset directory.")]
 Images = Annotated[
     str | None,
-    typer.Option(
-        "--images", help="Image root; paths may not leave it. Default: the folder of the source file."
-    ),
+    typer.Option("--images", help="Image root; paths may not leave it. Default: the folder of the source file."),
 ]
-Split = Annotated[
-    str | None, typer.Option("--split", help="Split for rows of a source without its own splits.")
-]
+Split = Annotated[str | None, typer.Option("--split", help="Split for rows of a source without its own splits.")]
 ValRatio = Annotated[
     float,
-    typer.Option(
-        "--val-ratio", min=0.0, max=0.99, help="Carve this share of train rows into validation (seeded)."
-    ),
+    typer.Option("--val-ratio", min=0.0, max=0.99, help="Carve this share of train rows into validation (seeded)."),
 ]
-TestRatio = Annotated[
-    float, typer.Option("--test-ratio", min=0.0, max=0.99, help="Carve this share into test.")
-]
+TestRatio = Annotated[float, typer.Option("--test-ratio", min=0.0, max=0.99, help="Carve this share into test.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed for splits, templates and mix sampling.")]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first bad row instead of skipping it.")]
 NumProc = Annotated[int, typer.Option("--num-proc", min=1, help="Processes decoding and validating images.")]
-MaxSamples = Annotated[
-    int | None, typer.Option("--max-samples", min=1, help="Keep at most N rows per source.")
-]
+MaxSamples = Annotated[int | None, typer.Option("--max-samples", min=1, help="Keep at most N rows per source.")]
 MaxPixels = Annotated[
     int, typer.Option("--max-pixels", min=1, help="Reject images with more pixels (decompression bombs).")
 ]
-TemplatesFile = Annotated[
-    str | None, typer.Option("--templates", help="YAML/JSON with brief/detailed/vqa_suffix.")
-]
+TemplatesFile = Annotated[str | None, typer.Option("--templates", help="YAML/JSON with brief/detailed/vqa_suffix.")]
 CaptionStyle = Annotated[str, typer.Option("--caption-style", help="brief | detailed caption instructions.")]
 Export = Annotated[
     tuple[str, str] | None,
@@ -78,8 +66,7 @@ def render_report(report: BuildReport, as_json: bool) -> None:
         )
         return
     rows = [
-        (split, n, ", ".join(f"{t}={c}" for t, c in report.tasks[split].items()))
-        for split, n in report.counts.items()
+        (split, n, ", ".join(f"{t}={c}" for t, c in report.tasks[split].items())) for split, n in report.counts.items()
     ]
     output.print_table(f"Dataset written to {report.out}", rows, ("split", "rows", "tasks"))
     if report.rejected:
@@ -239,9 +226,7 @@ def coco_command(
     file: Annotated[str, typer.Argument(help="captions_*.json or Karpathy's dataset_coco.json.")],
     images: Images = None,
     split: Split = None,
-    each_caption: Annotated[
-        bool, typer.Option("--each-caption", help="One row per caption, not per image.")
-    ] = False,
+    each_caption: Annotated[bool, typer.Option("--each-caption", help="One row per caption, not per image.")] = False,
 ) -> tuple[str, list[SourceSpec]]:
     """COCO caption annotations (or the Karpathy split file, whose splits are kept) to caption instructions.
 
@@ -263,8 +248,7 @@ def vqav2_command(
         str | None,
         typer.Option(
             "--image-pattern",
-            help="Image path under --images, default "
-            "'{data_subtype}/COCO_{data_subtype}_{image_id:012d}.jpg'.",
+            help="Image path under --images, default '{data_subtype}/COCO_{data_subtype}_{image_id:012d}.jpg'.",
         ),
     ] = None,
 ) -> tuple[str, list[SourceSpec]]:
@@ -296,16 +280,12 @@ def imagefolder_command(
     """
     from vitcli.data.sources.imagefolder import parse_columns
 
-    return "imagefolder", [
-        SourceSpec("imagefolder", folder, columns=parse_columns(column or []), split=split)
-    ]
+    return "imagefolder", [SourceSpec("imagefolder", folder, columns=parse_columns(column or []), split=split)]
 
 
 @source_command("hf")
 def hf_command(
-    name: Annotated[
-        str, typer.Argument(help="Hub id, or a local parquet/json/jsonl/csv/arrow file or folder.")
-    ],
+    name: Annotated[str, typer.Argument(help="Hub id, or a local parquet/json/jsonl/csv/arrow file or folder.")],
     config: Annotated[str | None, typer.Option("--config", help="Dataset config name.")] = None,
     hf_split: Annotated[str | None, typer.Option("--hf-split", help="Only this split of the source.")] = None,
     column: Columns = None,
@@ -334,9 +314,7 @@ def hf_command(
 
 @source_command("mix")
 def mix_command(
-    recipe: Annotated[
-        str, typer.Argument(help="YAML/JSON recipe: sources: [{kind, path, images, ratio, ...}].")
-    ],
+    recipe: Annotated[str, typer.Argument(help="YAML/JSON recipe: sources: [{kind, path, images, ratio, ...}].")],
 ) -> tuple[str, list[SourceSpec]]:
     """Several sources into one dataset with per-source sampling ratios (ratio, max_samples per source).
 

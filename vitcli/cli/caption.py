@@ -28,8 +28,10 @@ Examples: vitcli caption --model runs/shapes img.png
 
 def caption_command(
     model: Annotated[str, typer.Option("--model", help="Run folder, local model dir or hub id.")],
-    images: Annotated[list[str] | None, typer.Argument(
-        help="Image files, globs, folders, or '-' to read paths from stdin.", show_default=False)] = None,
+    images: Annotated[
+        list[str] | None,
+        typer.Argument(help="Image files, globs, folders, or '-' to read paths from stdin.", show_default=False),
+    ] = None,
     prompt: Annotated[str | None, typer.Option("--prompt", help="Ask this instead of captioning.")] = None,
     data: Annotated[str | None, typer.Option("--data", help="A built dataset folder.")] = None,
     split: Annotated[str, typer.Option("--split", help="Split of --data.")] = "test",
@@ -44,8 +46,9 @@ def caption_command(
     backend: Annotated[str, typer.Option("--backend", help="transformers | vllm.")] = "transformers",
     output_file: Annotated[str | None, typer.Option("--output", "-o", help="Write results to FILE.")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first bad image.")] = False,
-    trust_remote_code: Annotated[bool, typer.Option(
-        "--trust-remote-code", help="Allow model code from the hub.")] = False,
+    trust_remote_code: Annotated[
+        bool, typer.Option("--trust-remote-code", help="Allow model code from the hub.")
+    ] = False,
     allow_pickle: AllowPickle = False,
     overwrite: Overwrite = False,
     device: Device = "auto",
@@ -60,13 +63,31 @@ def caption_command(
     if output_file and output_file != "-":  # refuse before loading the model, not after captioning
         check_output_free(Path(output_file), overwrite, "--output")
     images = images or []
-    gen = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=num_beams, temperature=temperature,
-                           top_p=top_p, batch_size=batch_size, seed=seed or 0)
+    gen = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        num_beams=num_beams,
+        temperature=temperature,
+        top_p=top_p,
+        batch_size=batch_size,
+        seed=seed or 0,
+    )
     validate_generation_config(gen)
-    cfg = CaptionConfig(model=model, images=images, prompt=prompt, data=data, split=split, requests=requests,
-                        recursive=recursive, generation=gen, backend=backend, device=device, dtype=dtype,
-                        fail_fast=fail_fast, trust_remote_code=trust_remote_code,
-                        allow_pickle=allow_pickle)
+    cfg = CaptionConfig(
+        model=model,
+        images=images,
+        prompt=prompt,
+        data=data,
+        split=split,
+        requests=requests,
+        recursive=recursive,
+        generation=gen,
+        backend=backend,
+        device=device,
+        dtype=dtype,
+        fail_fast=fail_fast,
+        trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle,
+    )
     several = bool(data or requests) or len(images) != 1 or is_many(images[0])
 
     def show(batch: list[CaptionResult]) -> None:
@@ -84,8 +105,11 @@ def caption_command(
     sink = atomic_write(output_file) if output_file else contextlib.nullcontext(sys.stdout)
     # A bar only when results do not go to the same terminal (it would garble them); `sink` holds the real
     # stdout, so results never pass through rich's stdout redirection.
-    bar = output.progress_bar("caption", None) if output_file or not sys.stdout.isatty() \
+    bar = (
+        output.progress_bar("caption", None)
+        if output_file or not sys.stdout.isatty()
         else contextlib.nullcontext(lambda advance=1, **_: None)
+    )
     try:
         with bar as advance, sink as f, contextlib.redirect_stdout(f):
             results = caption_images(cfg, on_results=show)

@@ -24,8 +24,11 @@ def env_command(as_json: Json = False) -> None:
     else:
         built = f"CUDA {env.torch['cuda_version']} build" if env.torch["cuda_version"] else "CPU build"
         cuda = f"available ({built})" if env.torch["cuda_available"] else f"not available ({built})"
-        rows += [("CUDA", cuda), ("CUDA devices", ", ".join(env.torch["devices"]) or "none"),
-                 ("MPS", "available" if env.torch["mps_available"] else "not available")]
+        rows += [
+            ("CUDA", cuda),
+            ("CUDA devices", ", ".join(env.torch["devices"]) or "none"),
+            ("MPS", "available" if env.torch["mps_available"] else "not available"),
+        ]
     rows.append(("java", env.java))
     rows += [(f"extra: {name}", "usable" if ok else "not usable") for name, ok in env.extras.items()]
     rows += [(name, value if value is not None else "unset") for name, value in env.offline.items()]

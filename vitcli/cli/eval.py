@@ -33,16 +33,24 @@ def eval_command(
     model: Annotated[str | None, typer.Option("--model", help="Run folder, local model dir or hub id.")] = None,
     data: Annotated[str | None, typer.Option("--data", help="Built dataset folder (with --model).")] = None,
     split: Annotated[str, typer.Option("--split", help="Dataset split to score.")] = "test",
-    predictions: Annotated[str | None, typer.Option("--predictions", help="Prediction file to score ('-' = stdin).")] = None,
+    predictions: Annotated[
+        str | None, typer.Option("--predictions", help="Prediction file to score ('-' = stdin).")
+    ] = None,
     references: Annotated[str | None, typer.Option("--references", help="COCO caption annotations JSON.")] = None,
     questions: Annotated[str | None, typer.Option("--questions", help="VQA v2 questions JSON.")] = None,
     annotations: Annotated[str | None, typer.Option("--annotations", help="VQA v2 annotations JSON.")] = None,
     allow_missing: Annotated[bool, typer.Option("--allow-missing", help="Score missing predictions as 0.")] = False,
-    require_all: Annotated[bool, typer.Option("--require-all", help="Caption: every reference image needs a prediction.")] = False,
+    require_all: Annotated[
+        bool, typer.Option("--require-all", help="Caption: every reference image needs a prediction.")
+    ] = False,
     spice: Annotated[bool, typer.Option("--spice", help="Caption: also compute SPICE (needs its jars).")] = False,
-    per_item: Annotated[str | None, typer.Option("--per-item", help="Write one JSON line per item with its score.")] = None,
+    per_item: Annotated[
+        str | None, typer.Option("--per-item", help="Write one JSON line per item with its score.")
+    ] = None,
     report_path: Annotated[str | None, typer.Option("--report", help="Write an HTML report here.")] = None,
-    max_samples: Annotated[int, typer.Option("--max-samples", min=0, help="Score only the first N rows (0 = all).")] = 0,
+    max_samples: Annotated[
+        int, typer.Option("--max-samples", min=0, help="Score only the first N rows (0 = all).")
+    ] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Generation batch size.")] = 32,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 32,
     device: Device = "auto",
@@ -55,9 +63,18 @@ def eval_command(
     from vitcli.config_checks import validate_generation_config
     from vitcli.evaluation.run import evaluate
 
-    cfg = EvalConfig(task=task, model=model, data=data, split=split, predictions=predictions, per_item=per_item,
-                     max_samples=max_samples, device=device, dtype=dtype,
-                     generation=GenerationConfig(batch_size=batch_size, max_new_tokens=max_new_tokens))
+    cfg = EvalConfig(
+        task=task,
+        model=model,
+        data=data,
+        split=split,
+        predictions=predictions,
+        per_item=per_item,
+        max_samples=max_samples,
+        device=device,
+        dtype=dtype,
+        generation=GenerationConfig(batch_size=batch_size, max_new_tokens=max_new_tokens),
+    )
     validate_generation_config(cfg.generation)
     cfg.references, cfg.questions, cfg.annotations = references, questions, annotations
     cfg.report = report_path

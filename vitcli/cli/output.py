@@ -55,8 +55,14 @@ def progress_bar(description: str, total: int | None) -> Iterator[Any]:
     if not stderr.is_terminal:
         yield lambda advance=1, **fields: None
         return
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=stderr, transient=False) as p:
         task = p.add_task(description, total=total, info="")
 

@@ -64,49 +64,84 @@ def _notify(message: str) -> None:
 
 def train_command(
     data: Annotated[str | None, typer.Option("--data", help="A dataset folder from `vitcli build-dataset`.")] = None,
-    output_dir: Annotated[str | None, typer.Option("--output", help="Run folder: final model, metrics.jsonl, config.")] = None,
-    preset: Annotated[str | None, typer.Option(
-        "--preset", help="Recipe preset: tiny | pretrained | test (default: pretrained with --model/--llm/--vision, "
-        "else tiny).")] = None,
-    stage: Annotated[str | None, typer.Option("--stage", help="align (projector) | instruct (projector+LM) | full.")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Stop after N optimizer steps (overrides --epochs).")] = None,
+    output_dir: Annotated[
+        str | None, typer.Option("--output", help="Run folder: final model, metrics.jsonl, config.")
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="Recipe preset: tiny | pretrained | test (default: pretrained with --model/--llm/--vision, "
+            "else tiny).",
+        ),
+    ] = None,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="align (projector) | instruct (projector+LM) | full.")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Stop after N optimizer steps (overrides --epochs).")
+    ] = None,
     epochs: Annotated[float | None, typer.Option("--epochs", help="Passes over the train split.")] = None,
     per_device_batch_size: Annotated[int | None, typer.Option("--per-device-batch-size", min=1)] = None,
     learning_rate: Annotated[float | None, typer.Option("--learning-rate")] = None,
-    gradient_accumulation_steps: Annotated[int | None, typer.Option(
-        "--gradient-accumulation-steps", min=1, help="Micro-batches per optimizer step.")] = None,
+    gradient_accumulation_steps: Annotated[
+        int | None, typer.Option("--gradient-accumulation-steps", min=1, help="Micro-batches per optimizer step.")
+    ] = None,
     weight_decay: Annotated[float | None, typer.Option("--weight-decay")] = None,
     max_length: Annotated[int | None, typer.Option("--max-length", help="Truncate samples to N tokens.")] = None,
-    save_every_steps: Annotated[int | None, typer.Option(
-        "--save-every-steps",
-        help="Checkpoint every N steps into RUN/checkpoints (Ctrl-C/SIGTERM always save).")] = None,
-    keep_last_checkpoints: Annotated[int | None, typer.Option(
-        "--keep-last-checkpoints", help="Keep only the newest K checkpoints (0 = all).")] = None,
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue --output from its newest checkpoint (weights, optimizer, scheduler, RNG, "
-        "data position); pass the original flags.")] = False,
-    resume_from: Annotated[str | None, typer.Option(
-        "--resume-from", help="Continue from this checkpoint folder.")] = None,
-    eval_every_steps: Annotated[int | None, typer.Option(
-        "--eval-every-steps", help="Validation loss + VQA accuracy / CIDEr every N steps.")] = None,
-    gradient_checkpointing: Annotated[bool | None, typer.Option(
-        "--gradient-checkpointing/--no-gradient-checkpointing",
-        help="Recompute activations to save memory.")] = None,
-    group_by_length: Annotated[bool | None, typer.Option(
-        "--group-by-length/--no-group-by-length", help="Batch samples of similar length.")] = None,
-    contrastive_weight: Annotated[float | None, typer.Option(
-        "--contrastive-weight",
-        help="Add W x image-text InfoNCE (temperature: --set contrastive_temperature=T).")] = None,
-    skip_bad_samples: Annotated[bool, typer.Option(
-        "--skip-bad-samples",
-        help="Drop (and count) samples with empty labels or image tokens cut by --max-length.")] = False,
-    deepspeed: Annotated[str | None, typer.Option(
-        "--deepspeed", help="DeepSpeed JSON config (see examples/).")] = None,
-    vision: Annotated[str | None, typer.Option(
-        "--vision", help="Pretrained vision tower: hub id or dir (CLIP, SigLIP, ViT, DINOv2).")] = None,
+    save_every_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--save-every-steps", help="Checkpoint every N steps into RUN/checkpoints (Ctrl-C/SIGTERM always save)."
+        ),
+    ] = None,
+    keep_last_checkpoints: Annotated[
+        int | None, typer.Option("--keep-last-checkpoints", help="Keep only the newest K checkpoints (0 = all).")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue --output from its newest checkpoint (weights, optimizer, scheduler, RNG, "
+            "data position); pass the original flags.",
+        ),
+    ] = False,
+    resume_from: Annotated[
+        str | None, typer.Option("--resume-from", help="Continue from this checkpoint folder.")
+    ] = None,
+    eval_every_steps: Annotated[
+        int | None, typer.Option("--eval-every-steps", help="Validation loss + VQA accuracy / CIDEr every N steps.")
+    ] = None,
+    gradient_checkpointing: Annotated[
+        bool | None,
+        typer.Option(
+            "--gradient-checkpointing/--no-gradient-checkpointing", help="Recompute activations to save memory."
+        ),
+    ] = None,
+    group_by_length: Annotated[
+        bool | None, typer.Option("--group-by-length/--no-group-by-length", help="Batch samples of similar length.")
+    ] = None,
+    contrastive_weight: Annotated[
+        float | None,
+        typer.Option(
+            "--contrastive-weight", help="Add W x image-text InfoNCE (temperature: --set contrastive_temperature=T)."
+        ),
+    ] = None,
+    skip_bad_samples: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad-samples", help="Drop (and count) samples with empty labels or image tokens cut by --max-length."
+        ),
+    ] = False,
+    deepspeed: Annotated[str | None, typer.Option("--deepspeed", help="DeepSpeed JSON config (see examples/).")] = None,
+    vision: Annotated[
+        str | None, typer.Option("--vision", help="Pretrained vision tower: hub id or dir (CLIP, SigLIP, ViT, DINOv2).")
+    ] = None,
     llm: Annotated[str | None, typer.Option("--llm", help="Pretrained causal LM: hub id, dir or .gguf file.")] = None,
-    model: Annotated[str | None, typer.Option(
-        "--model", help="Continue from an existing VLM (run dir, llava-hf/*, image-text-to-text dir).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Continue from an existing VLM (run dir, llava-hf/*, image-text-to-text dir)."),
+    ] = None,
     arch: Annotated[str | None, typer.Option("--arch", help="llava | encoder-decoder.")] = None,
     projector: Annotated[str | None, typer.Option("--projector", help="linear | mlp2x_gelu.")] = None,
     unfreeze_vision: Annotated[bool, typer.Option("--unfreeze-vision", help="Also train the vision tower.")] = False,
@@ -114,34 +149,68 @@ def train_command(
     lora_r: Annotated[int | None, typer.Option("--lora-r", min=1)] = None,
     lora_alpha: Annotated[int | None, typer.Option("--lora-alpha", min=1)] = None,
     seed: Seed = None,
-    device: Annotated[str | None, typer.Option(  # None, not "auto": a --set or --config device must not be overridden
-        "--device", help="auto | cpu | cuda | cuda:N | mps (default: auto).")] = None,
-    dtype: Annotated[str | None, typer.Option(
-        "--dtype", help="auto (bf16 on CUDA, else fp32) | bf16 | fp16 | fp32 (default: auto).")] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(  # None, not "auto": a --set or --config device must not be overridden
+            "--device", help="auto | cpu | cuda | cuda:N | mps (default: auto)."
+        ),
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", help="auto (bf16 on CUDA, else fp32) | bf16 | fp16 | fp32 (default: auto).")
+    ] = None,
     config: ConfigFile = None,
     sets: Sets = None,
     overwrite: Overwrite = False,
-    show_samples: Annotated[int | None, typer.Option(
-        "--show-samples", min=1, help="Print N training samples as the model sees them (trained tokens in [[ ]], "
-        "token counts) and exit without training.")] = None,
+    show_samples: Annotated[
+        int | None,
+        typer.Option(
+            "--show-samples",
+            min=1,
+            help="Print N training samples as the model sees them (trained tokens in [[ ]], "
+            "token counts) and exit without training.",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     from vitcli.config import build_train_config
     from vitcli.runtime.errors import ConfigError, UsageError
     from vitcli.training.run import train
 
-    flags = {"data": data, "output": output_dir, "stage": stage, "max_steps": max_steps, "epochs": epochs,
-             "per_device_batch_size": per_device_batch_size, "learning_rate": learning_rate, "seed": seed,
-             "device": device, "dtype": dtype, "overwrite": overwrite or None,
-             "gradient_accumulation_steps": gradient_accumulation_steps, "weight_decay": weight_decay,
-             "max_length": max_length, "save_every_steps": save_every_steps,
-             "keep_last_checkpoints": keep_last_checkpoints, "resume": resume or None, "resume_from": resume_from,
-             "eval_every_steps": eval_every_steps, "gradient_checkpointing": gradient_checkpointing,
-             "group_by_length": group_by_length, "contrastive_weight": contrastive_weight,
-             "skip_bad_samples": skip_bad_samples or None, "deepspeed": deepspeed,
-             "model.vision": vision, "model.llm": llm, "model.model": model, "model.arch": arch,
-             "model.projector": projector, "unfreeze_vision": unfreeze_vision or None, "lora": lora or None,
-             "lora_r": lora_r, "lora_alpha": lora_alpha}
+    flags = {
+        "data": data,
+        "output": output_dir,
+        "stage": stage,
+        "max_steps": max_steps,
+        "epochs": epochs,
+        "per_device_batch_size": per_device_batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "device": device,
+        "dtype": dtype,
+        "overwrite": overwrite or None,
+        "gradient_accumulation_steps": gradient_accumulation_steps,
+        "weight_decay": weight_decay,
+        "max_length": max_length,
+        "save_every_steps": save_every_steps,
+        "keep_last_checkpoints": keep_last_checkpoints,
+        "resume": resume or None,
+        "resume_from": resume_from,
+        "eval_every_steps": eval_every_steps,
+        "gradient_checkpointing": gradient_checkpointing,
+        "group_by_length": group_by_length,
+        "contrastive_weight": contrastive_weight,
+        "skip_bad_samples": skip_bad_samples or None,
+        "deepspeed": deepspeed,
+        "model.vision": vision,
+        "model.llm": llm,
+        "model.model": model,
+        "model.arch": arch,
+        "model.projector": projector,
+        "unfreeze_vision": unfreeze_vision or None,
+        "lora": lora or None,
+        "lora_r": lora_r,
+        "lora_alpha": lora_alpha,
+    }
     try:
         cfg = build_train_config(preset, config, sets or [], flags)
     except ConfigError as err:  # a bad preset, key, type, value or config file: a usage error, exit 2
@@ -156,11 +225,18 @@ def train_command(
     if as_json:
         output.emit_json(result.to_json())
         return
-    rows = [("output", result.output), ("steps", result.global_step), ("epochs", round(result.epochs, 3)),
-            ("first loss", result.first_loss), ("final loss", result.final_loss), ("seconds", result.seconds),
-            ("samples/s", result.samples_per_second), ("parameters", result.num_parameters),
-            ("trainable", sum(result.trainable_parameters.values())),
-            ("memory estimate (GiB)", result.memory_estimate_gib)]
+    rows = [
+        ("output", result.output),
+        ("steps", result.global_step),
+        ("epochs", round(result.epochs, 3)),
+        ("first loss", result.first_loss),
+        ("final loss", result.final_loss),
+        ("seconds", result.seconds),
+        ("samples/s", result.samples_per_second),
+        ("parameters", result.num_parameters),
+        ("trainable", sum(result.trainable_parameters.values())),
+        ("memory estimate (GiB)", result.memory_estimate_gib),
+    ]
     if result.resumed_from:
         rows.append(("resumed from", result.resumed_from))
     if result.bad_samples:
@@ -179,7 +255,8 @@ def render_samples(cfg: Any, count: int, as_json: bool) -> None:
         if as_json:
             output.emit_json(view.to_json())
             continue
-        output.emit_line(f"--- sample {view.index}: {view.num_tokens} tokens ({view.text_tokens} text, "
-                         f"{view.image_tokens} image, {view.trained_tokens} trained)")
+        output.emit_line(
+            f"--- sample {view.index}: {view.num_tokens} tokens ({view.text_tokens} text, "
+            f"{view.image_tokens} image, {view.trained_tokens} trained)"
+        )
         output.emit_line(view.rendered)
-

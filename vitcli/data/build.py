@@ -38,9 +38,7 @@ Progress = Callable[..., None]
 
 @dataclass
 class BuildConfig:
-    source: str = (
-        "synthetic"  # one of SOURCE_KINDS; non-synthetic kinds read `sources` (mix: the `mix` recipe)
-    )
+    source: str = "synthetic"  # one of SOURCE_KINDS; non-synthetic kinds read `sources` (mix: the `mix` recipe)
     out: str = ""
     overwrite: bool = False
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -68,12 +66,8 @@ class BuildReport:
     tasks: dict[str, dict[str, int]]  # split -> task -> rows
     rejected: list[Rejection] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
-    sources: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # per source: read / kept / rejected / sampled out
-    images: dict[str, int] = field(
-        default_factory=dict
-    )  # stored as original bytes / re-encoded png / text-only
+    sources: list[dict[str, Any]] = field(default_factory=list)  # per source: read / kept / rejected / sampled out
+    images: dict[str, int] = field(default_factory=dict)  # stored as original bytes / re-encoded png / text-only
     export: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -127,17 +121,13 @@ def check_config(cfg: BuildConfig) -> None:
     if cfg.source not in SOURCE_KINDS:
         raise ConfigError(f"unknown source '{cfg.source}'", f"use one of: {', '.join(SOURCE_KINDS)}")
     if not (0 <= cfg.val_ratio < 1 and 0 <= cfg.test_ratio < 1 and cfg.val_ratio + cfg.test_ratio < 1):
-        raise ConfigError(
-            "--val-ratio and --test-ratio must be in [0, 1) and sum below 1", "e.g. --val-ratio 0.05"
-        )
+        raise ConfigError("--val-ratio and --test-ratio must be in [0, 1) and sum below 1", "e.g. --val-ratio 0.05")
     if cfg.num_proc < 1:
         raise ConfigError("--num-proc must be at least 1", "pass --num-proc 1 for a single process")
     if cfg.export and cfg.export not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format '{cfg.export}'", f"use one of: {', '.join(EXPORT_FORMATS)}")
     if bool(cfg.export) != bool(cfg.export_dir):
-        raise ConfigError(
-            "--export needs both a format and a directory", "e.g. --export llava-json exported/"
-        )
+        raise ConfigError("--export needs both a format and a directory", "e.g. --export llava-json exported/")
 
 
 def build_synthetic(cfg: BuildConfig) -> BuildReport:
@@ -202,9 +192,7 @@ def build_dataset(cfg: BuildConfig, progress: Progress | None = None) -> BuildRe
     if cfg.export:
         from vitcli.data.export import export_dataset
 
-        report.export = export_dataset(
-            load_built_dataset(out), cfg.export, Path(cfg.export_dir), cfg.overwrite
-        )
+        report.export = export_dataset(load_built_dataset(out), cfg.export, Path(cfg.export_dir), cfg.overwrite)
     return report
 
 
@@ -277,8 +265,13 @@ def upgrade_image_column(ds: Any) -> Any:
         return {"images": [[c] if c and (c.get("bytes") or c.get("path")) else [] for c in batch["image"]]}
 
     out = ds.cast_column("image", Image(decode=False)).map(
-        to_list, batched=True, batch_size=256, remove_columns=["image"],
-        features=Features({**kept, "images": record_features()["images"]}), desc="upgrading the image column")
+        to_list,
+        batched=True,
+        batch_size=256,
+        remove_columns=["image"],
+        features=Features({**kept, "images": record_features()["images"]}),
+        desc="upgrading the image column",
+    )
     return out.select_columns(order)
 
 

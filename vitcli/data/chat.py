@@ -19,8 +19,8 @@ class Encoded:
     segment_ids: list[int] | None = None
 
     def truncated(self, max_length: int) -> Encoded:
-        cut = (lambda xs: xs[:max_length] if xs is not None else None)
-        return Encoded(self.input_ids[:max_length], self.labels[:max_length], cut(self.segment_ids))
+        segments = self.segment_ids[:max_length] if self.segment_ids is not None else None
+        return Encoded(self.input_ids[:max_length], self.labels[:max_length], segments)
 
 
 def render(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:
@@ -37,8 +37,10 @@ def answer_char_spans(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[s
         start = len(render(tokenizer, messages[:i], add_generation_prompt=True))
         end = len(render(tokenizer, messages[: i + 1]))
         if not full.startswith(render(tokenizer, messages[: i + 1])):
-            raise DataError("the chat template does not render conversations as growing prefixes",
-                            "use a template without per-turn state, or the ChatML default")
+            raise DataError(
+                "the chat template does not render conversations as growing prefixes",
+                "use a template without per-turn state, or the ChatML default",
+            )
         spans.append((start, end))
     return full, spans
 
@@ -49,7 +51,7 @@ def encode_conversation(tokenizer: Any, messages: list[dict[str, str]], num_imag
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     image_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     ids, labels = [], []
-    for tok_id, (s, e) in zip(enc["input_ids"], enc["offset_mapping"]):
+    for tok_id, (s, e) in zip(enc["input_ids"], enc["offset_mapping"], strict=False):
         in_answer = any(a <= s and e <= b and e > s for a, b in spans)
         if tok_id == image_id:
             ids.extend([image_id] * num_image_tokens)

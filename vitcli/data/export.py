@@ -85,9 +85,7 @@ def write_llava(ds: Any, tmp: Path, path: Path) -> int:
             item = {
                 "id": row["id"],
                 **({"image": row["images"][0] if len(row["images"]) == 1 else row["images"]} if row["images"] else {}),
-                "conversations": [
-                    {"from": TO_FROM[m["role"]], "value": m["content"]} for m in row["messages"]
-                ],
+                "conversations": [{"from": TO_FROM[m["role"]], "value": m["content"]} for m in row["messages"]],
             }
             f.write(("\n" if n == 0 else ",\n") + json.dumps(item, ensure_ascii=False))
             n += 1
@@ -127,8 +125,7 @@ def write_parquet(ds: Any, path: Path) -> int:
     with pq.ParquetWriter(str(path), feats.arrow_schema) as writer:
         for batch in undecoded_images(ds).iter(batch_size=256):
             batch["messages"] = [
-                [{"role": m["role"], "content": typed_parts(m["content"])} for m in msgs]
-                for msgs in batch["messages"]
+                [{"role": m["role"], "content": typed_parts(m["content"])} for m in msgs] for msgs in batch["messages"]
             ]
             writer.write_table(pa.Table.from_pydict(feats.encode_batch(batch), schema=feats.arrow_schema))
     return len(ds)

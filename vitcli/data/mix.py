@@ -30,9 +30,7 @@ def load_mix(path: str | None) -> list[SourceSpec]:
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(
-            f"mix recipe '{p}' is not valid YAML: {str(e).splitlines()[0]}", "fix the file"
-        ) from None
+        raise ConfigError(f"mix recipe '{p}' is not valid YAML: {str(e).splitlines()[0]}", "fix the file") from None
     entries = data.get("sources") if isinstance(data, dict) else data
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"mix recipe '{p}' has no 'sources' list", "see `vitcli build-dataset mix --help`")
@@ -40,9 +38,7 @@ def load_mix(path: str | None) -> list[SourceSpec]:
     specs = []
     for i, e in enumerate(entries, start=1):
         if not isinstance(e, dict) or e.get("kind") not in KINDS:
-            raise ConfigError(
-                f"source {i} of '{p.name}' needs kind: one of {', '.join(KINDS)}", "fix the recipe"
-            )
+            raise ConfigError(f"source {i} of '{p.name}' needs kind: one of {', '.join(KINDS)}", "fix the recipe")
         unknown = set(e) - fields
         if unknown:
             raise ConfigError(

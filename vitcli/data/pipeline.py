@@ -98,9 +98,7 @@ def prefilter(
             c = (
                 item
                 if k == 0
-                else dataclasses.replace(
-                    item, record=dataclasses.replace(item.record, id=f"{item.record.id}#{k}")
-                )
+                else dataclasses.replace(item, record=dataclasses.replace(item.record, id=f"{item.record.id}#{k}"))
             )
             reason = check_text(c.record, len(c.images))
             if reason is None and not SPLIT_NAME.fullmatch(str(c.split)):
@@ -267,8 +265,7 @@ def run_pipeline(
     if not sink.writers:
         top = Counter(r.reason.split(":")[0] for r in sink.rejected).most_common(1)
         raise DataError(
-            f"no rows kept: all {len(sink.rejected)} rows were rejected"
-            + (f" (mostly '{top[0][0]}')" if top else ""),
+            f"no rows kept: all {len(sink.rejected)} rows were rejected" + (f" (mostly '{top[0][0]}')" if top else ""),
             "rerun with --strict to stop at the first bad row and see it",
         )
     written = {name: (w.close(), w) for name, w in sink.writers.items()}
@@ -280,9 +277,7 @@ def run_pipeline(
         for name, idx in carve(len(ds), cfg).items():
             if idx:
                 part = ds.select(idx)
-                part._fingerprint = hashlib.sha256(
-                    f"{name}:{w.digest.hexdigest()}:{idx}".encode()
-                ).hexdigest()[:16]
+                part._fingerprint = hashlib.sha256(f"{name}:{w.digest.hexdigest()}:{idx}".encode()).hexdigest()[:16]
                 written[name] = (part, None)
     splits, files, counts, tasks = {}, {}, {}, {}
     for name in sorted(written, key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s)):

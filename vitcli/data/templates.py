@@ -78,18 +78,14 @@ def load_templates(path: str | None, seed: int = 0, caption_style: str = "brief"
 
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(
-            f"templates file '{p}' not found", "pass a YAML/JSON file with brief/detailed/vqa_suffix"
-        )
+        raise ConfigError(f"templates file '{p}' not found", "pass a YAML/JSON file with brief/detailed/vqa_suffix")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(
             f"templates file '{p}' is not valid YAML/JSON: {str(e).splitlines()[0]}", "fix the file"
         ) from None
-    unknown = (
-        set(data) - {"brief", "detailed", "vqa_suffix"} if isinstance(data, dict) else {"<not a mapping>"}
-    )
+    unknown = set(data) - {"brief", "detailed", "vqa_suffix"} if isinstance(data, dict) else {"<not a mapping>"}
     if unknown:
         raise ConfigError(
             f"templates file '{p}' has unknown keys: {', '.join(sorted(unknown))}",

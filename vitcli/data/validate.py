@@ -76,13 +76,15 @@ def check_text(rec: Record, num_images: int) -> str | None:
         return f"{BAD_UTF8}: text holds undecodable characters"
     if not isinstance(rec.id, str) or not rec.id:
         return f"{MALFORMED}: empty id"
-    if not isinstance(rec.messages, list) or not rec.messages or any(
-        not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str)
-        for m in rec.messages
-    ):
-        return (
-            f"{MALFORMED}: messages must be a non-empty list of {{role: system|user|assistant, content: str}}"
+    if (
+        not isinstance(rec.messages, list)
+        or not rec.messages
+        or any(
+            not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str)
+            for m in rec.messages
         )
+    ):
+        return f"{MALFORMED}: messages must be a non-empty list of {{role: system|user|assistant, content: str}}"
     if not all(isinstance(x, list) and all(isinstance(s, str) for s in x) for x in (rec.references, rec.answers)):
         return f"{MALFORMED}: references and answers must be lists of strings"
     if not all(v is None or isinstance(v, str) for v in (rec.answer_type, rec.question_type)):
@@ -172,8 +174,7 @@ def _store(img: Any, data: bytes) -> tuple[bytes, str]:
         upright
         and img.mode == "RGB"
         and (
-            img.format == "JPEG"
-            or (img.format == "PNG" and data[24:25] == b"\x08" and "transparency" not in img.info)
+            img.format == "JPEG" or (img.format == "PNG" and data[24:25] == b"\x08" and "transparency" not in img.info)
         )
     ):
         return data, "original"

@@ -165,9 +165,7 @@ def _items_html(task: str, rows: list[dict[str, Any]], thumbs: Mapping[Any, byte
         cells.append(f'<td class="text pred">{_text_html(r.get("prediction"))}</td>')
         cells.append(f"<td>{_refs_html(r.get(ref_key, r.get('answer')), r.get('prediction'))}</td>")
         color = _score_color(s, lo, hi) if math.isfinite(s) else "#ddd"
-        cells.append(
-            f'<td class="num score" style="background:{color}">{_esc(_fmt(r.get("score")) or "–")}</td>'
-        )
+        cells.append(f'<td class="num score" style="background:{color}">{_esc(_fmt(r.get("score")) or "–")}</td>')
         cells.append(f'<td class="details">{_details_html(r)}</td>')
         out.append(f"<tr>{''.join(cells)}</tr>")
     out.append("</tbody></table>")

@@ -69,15 +69,11 @@ def read_text(path: str | Path) -> tuple[str, str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DataError(
-            f"'{path}' is not valid UTF-8 (byte {e.start})", "re-encode the file as UTF-8"
-        ) from None
+        raise DataError(f"'{path}' is not valid UTF-8 (byte {e.start})", "re-encode the file as UTF-8") from None
     return text, hashlib.sha256(raw).hexdigest()
 
 
-def _json_error(
-    path: Any, e: Exception, hint: str = "fix the file or check that it is the right one"
-) -> DataError:
+def _json_error(path: Any, e: Exception, hint: str = "fix the file or check that it is the right one") -> DataError:
     where = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
     return DataError(f"'{path}' is not valid JSON: {json_error_message(e)}{where}", hint)
 
@@ -152,16 +148,12 @@ def read_predictions(path: str | Path) -> Predictions:
     fmt: tuple[str, str, str] | None = None
     for where, row in _rows(loaded, "prediction rows"):
         if not isinstance(row, dict):
-            raise DataError(
-                f"{where} is a {type(row).__name__}, not an object", "each prediction is a JSON object"
-            )
+            raise DataError(f"{where} is a {type(row).__name__}, not an object", "each prediction is a JSON object")
         if fmt is None:
             fmt = _detect(row, where)
         id_key, text_key, name = fmt
         if id_key not in row or text_key not in row:
-            raise DataError(
-                f"{where} lacks '{id_key}' or '{text_key}' (the file looks like {name})", "fix that row"
-            )
+            raise DataError(f"{where} lacks '{id_key}' or '{text_key}' (the file looks like {name})", "fix that row")
         pid, text = _id(row[id_key], where, id_key), row[text_key]
         if not isinstance(text, str):
             raise DataError(f"{where}: '{text_key}' must be a string, not {text!r}", "fix that row")
@@ -173,9 +165,7 @@ def read_predictions(path: str | Path) -> Predictions:
         if rest:
             extra[pid] = rest
     if dups:
-        raise DataError(
-            f"'{path}' has duplicate prediction ids: {_first(dups)}", "keep one prediction per id"
-        )
+        raise DataError(f"'{path}' has duplicate prediction ids: {_first(dups)}", "keep one prediction per id")
     if not texts:
         raise DataError(f"'{path}' holds no predictions", "check the file")
     loaded.format = fmt[2] if fmt else loaded.format
@@ -237,9 +227,7 @@ def read_vqa_annotations(
         answers = []
         for a in ann["answers"]:
             if not isinstance(a, dict) or not isinstance(a.get("answer"), str):
-                raise DataError(
-                    f"{where}: each answer must be an object with a string 'answer'", "fix the file"
-                )
+                raise DataError(f"{where}: each answer must be an object with a string 'answer'", "fix the file")
             answers.append(a["answer"])
         if not answers:
             raise DataError(f"{where} has no answers", "every question needs its annotators' answers")
@@ -280,19 +268,13 @@ def read_vqa_annotations(
     return out, sources
 
 
-def read_keyed_references(
-    path: str | Path, fields: tuple[str, ...]
-) -> tuple[dict[str, dict[str, Any]], Loaded]:
+def read_keyed_references(path: str | Path, fields: tuple[str, ...]) -> tuple[dict[str, dict[str, Any]], Loaded]:
     """References for GQA / multiple-choice / POPE: a JSON object keyed by id (GQA questions, ScienceQA
     problems.json), or rows (JSON list / JSONL) with an id key (id, question_id or pid). Each entry must
     hold one of `fields`."""
     loaded = load_json_or_jsonl(path)
     out: dict[str, dict[str, Any]] = {}
-    if (
-        loaded.format == "json"
-        and isinstance(loaded.data, dict)
-        and not any(k in loaded.data for k in fields)
-    ):
+    if loaded.format == "json" and isinstance(loaded.data, dict) and not any(k in loaded.data for k in fields):
         items = [(f"entry {k!r} of '{path}'", k, v) for k, v in loaded.data.items()]
     else:
         items = []
@@ -340,7 +322,5 @@ def check_coverage(
         )
     scored = [k for k in ref_ids if k in pred_ids]
     if not scored:
-        raise DataError(
-            f"no {what} matches a reference id", "check that predictions and references use the same ids"
-        )
+        raise DataError(f"no {what} matches a reference id", "check that predictions and references use the same ids")
     return Coverage(scored=scored, missing=missing)

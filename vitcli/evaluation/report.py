@@ -15,4 +15,9 @@ class EvalReport:
     per_item: list[dict[str, Any]] = field(default_factory=list)  # one row per image/question: id, prediction, score...
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "metrics": self.metrics, "num_scored": self.num_scored, "provenance": self.provenance}
+        return {
+            "task": self.task,
+            "metrics": self.metrics,
+            "num_scored": self.num_scored,
+            "provenance": self.provenance,
+        }

@@ -36,9 +36,7 @@ def evaluate(cfg: EvalConfig, on_progress: Any = None) -> EvalReport:
     return report
 
 
-def evaluate_model(
-    cfg: EvalConfig, on_progress: Any = None, thumbnails: dict[str, bytes] | None = None
-) -> EvalReport:
+def evaluate_model(cfg: EvalConfig, on_progress: Any = None, thumbnails: dict[str, bytes] | None = None) -> EvalReport:
     """Generate answers for every row of `cfg.task` in the split, then score them like a prediction file.
     `thumbnails`, when given, is filled with id -> small image bytes for the rows the HTML report shows."""
     from vitcli.data.build import load_built_dataset
@@ -50,8 +48,10 @@ def evaluate_model(
     from vitcli.runtime.images import open_image
 
     if cfg.task not in TASKS_FROM_MODEL:
-        raise ConfigError(f"--task {cfg.task} cannot be generated from a built dataset yet",
-                          f"use one of: {', '.join(TASKS_FROM_MODEL)}, or score a --predictions file")
+        raise ConfigError(
+            f"--task {cfg.task} cannot be generated from a built dataset yet",
+            f"use one of: {', '.join(TASKS_FROM_MODEL)}, or score a --predictions file",
+        )
     if not cfg.data:
         raise ConfigError("--model needs --data", "pass the dataset folder to evaluate on")
     data = load_built_dataset(cfg.data)
@@ -66,29 +66,44 @@ def evaluate_model(
     rows = undecoded_images(rows)
 
     device = resolve_device(cfg.device)
-    model, processor = load_for_inference(cfg.model, device, resolve_dtype(cfg.dtype, device),
-                                          allow_pickle=cfg.allow_pickle)
+    model, processor = load_for_inference(
+        cfg.model, device, resolve_dtype(cfg.dtype, device), allow_pickle=cfg.allow_pickle
+    )
     meta = rows.remove_columns("images")
     prompts = [prompt_of(r) for r in meta]
     preds: list[str] = []
     for start in range(0, len(rows), cfg.generation.batch_size):
-        batch = rows[start:start + cfg.generation.batch_size]
-        images = [open_image(cells[0] if cells else None, row_id) for cells, row_id in
-                  zip(batch["images"], batch["id"], strict=True)]
-        out = generate(model, processor, images, prompts[start:start + len(images)], cfg.generation,
-                       tasks=[cfg.task] * len(images))
+        batch = rows[start : start + cfg.generation.batch_size]
+        images = [
+            open_image(cells[0] if cells else None, row_id)
+            for cells, row_id in zip(batch["images"], batch["id"], strict=True)
+        ]
+        out = generate(
+            model,
+            processor,
+            images,
+            prompts[start : start + len(images)],
+            cfg.generation,
+            tasks=[cfg.task] * len(images),
+        )
         preds.extend(p.text for p in out)
         if on_progress:
             on_progress(len(images))
 
     ids = meta["id"]
-    predictions = dict(zip(ids, preds))
+    predictions = dict(zip(ids, preds, strict=False))
     if cfg.task == "caption":
-        report = score_captions(predictions, dict(zip(ids, meta["references"])))
+        report = score_captions(predictions, dict(zip(ids, meta["references"], strict=False)))
     else:
-        items = {r["id"]: {"answers": r["answers"], "answer_type": r["answer_type"],
-                           "question_type": r["question_type"], "question": p.replace("<image>", "").strip()}
-                 for r, p in zip(meta, prompts, strict=True)}
+        items = {
+            r["id"]: {
+                "answers": r["answers"],
+                "answer_type": r["answer_type"],
+                "question_type": r["question_type"],
+                "question": p.replace("<image>", "").strip(),
+            }
+            for r, p in zip(meta, prompts, strict=True)
+        }
         report = score_vqa(predictions, items)
     report.provenance.update(model_provenance(cfg, data[cfg.split]))
     if thumbnails is not None:
@@ -104,8 +119,9 @@ def collect_thumbnails(rows: Any, ids: list[str], report: EvalReport) -> dict[st
     index = {id_: i for i, id_ in enumerate(ids)}
     wanted = [index[r["id"]] for r in select_rows(report) if r["id"] in index]
     shown = rows.select_columns(["images"]).select(wanted)
-    return {ids[i]: make_thumbnail(open_image(r["images"][0]))
-            for i, r in zip(wanted, shown, strict=True) if r["images"]}
+    return {
+        ids[i]: make_thumbnail(open_image(r["images"][0])) for i, r in zip(wanted, shown, strict=True) if r["images"]
+    }
 
 
 def model_provenance(cfg: EvalConfig, split: Any) -> dict[str, Any]:
@@ -115,10 +131,15 @@ def model_provenance(cfg: EvalConfig, split: Any) -> dict[str, Any]:
     import transformers
 
     return {
-        "vitcli_version": __version__, "transformers_version": transformers.__version__,
-        "model": cfg.model, "weights_sha256": weights_hash(cfg.model), "data": cfg.data, "split": cfg.split,
+        "vitcli_version": __version__,
+        "transformers_version": transformers.__version__,
+        "model": cfg.model,
+        "weights_sha256": weights_hash(cfg.model),
+        "data": cfg.data,
+        "split": cfg.split,
         "dataset_fingerprint": getattr(split, "_fingerprint", None),
-        "generation": dataclasses.asdict(cfg.generation), "prompt_template": "processor chat template",
+        "generation": dataclasses.asdict(cfg.generation),
+        "prompt_template": "processor chat template",
     }
 
 

@@ -106,12 +106,8 @@ def _as_question(qid: str, info: Any) -> VqaQuestion:
         return info
     if isinstance(info, Mapping):
         answers = [a["answer"] if isinstance(a, Mapping) else a for a in info.get("answers", [])]
-        return VqaQuestion(
-            qid, answers, info.get("answer_type"), info.get("question_type"), info.get("question")
-        )
-    raise DataError(
-        f"question {qid!r}: expected answers info, got {type(info).__name__}", "internal input error"
-    )
+        return VqaQuestion(qid, answers, info.get("answer_type"), info.get("question_type"), info.get("question"))
+    raise DataError(f"question {qid!r}: expected answers info, got {type(info).__name__}", "internal input error")
 
 
 def score_vqa(
@@ -152,9 +148,7 @@ def _score_vqa(
         }
         for q in questions
     ]
-    prov = _provenance(
-        "VQA v2 accuracy (GT-Vision-Lab/VQA vqaEval.py rules)", sources, **_missing_note(cov.missing)
-    )
+    prov = _provenance("VQA v2 accuracy (GT-Vision-Lab/VQA vqaEval.py rules)", sources, **_missing_note(cov.missing))
     return EvalReport(
         task="vqa", metrics=scores.to_dict(), num_scored=len(questions), provenance=prov, per_item=per_item
     )
@@ -179,9 +173,7 @@ def score_gqa(
     """GQA exact match after VQA normalisation, 0-100; missing predictions score 0 with allow_missing."""
     cov, present = _missing_zero(predictions, answers, allow_missing, "GQA prediction")
     per = _merge_zero(compute_gqa_accuracy(present, answers).per_item, answers)
-    per_item = [
-        {"id": k, "prediction": predictions.get(k), "score": v, "answer": answers[k]} for k, v in per.items()
-    ]
+    per_item = [{"id": k, "prediction": predictions.get(k), "score": v, "answer": answers[k]} for k, v in per.items()]
     metrics = {"accuracy": 100 * sum(per.values()) / len(per)}
     return EvalReport(
         "gqa",
@@ -316,9 +308,7 @@ def _score_files(cfg: EvalConfig) -> EvalReport:
         return score_gqa(texts, answers, allow_missing=missing_ok, sources=[preds.source, src])
     if task == "multiple-choice":
         rows, src = read_keyed_references(ref_path, ("answer",))
-        return score_multiple_choice(
-            texts, subset(rows), allow_missing=missing_ok, sources=[preds.source, src]
-        )
+        return score_multiple_choice(texts, subset(rows), allow_missing=missing_ok, sources=[preds.source, src])
     rows, src = read_keyed_references(ref_path, ("label", "answer"))
     labels = {k: str(v.get("label", v.get("answer"))) for k, v in subset(rows).items()}
     return score_pope(texts, labels, allow_missing=missing_ok, sources=[preds.source, src])

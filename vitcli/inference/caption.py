@@ -64,8 +64,7 @@ class CaptionResult:
         return row
 
 
-def iter_paths(items: Iterable[str], stdin: Iterable[str] | None = None,
-               recursive: bool = False) -> Iterator[str]:
+def iter_paths(items: Iterable[str], stdin: Iterable[str] | None = None, recursive: bool = False) -> Iterator[str]:
     """Paths as given, lazily: '-' streams one path per line from stdin, a folder yields its image files
     (sorted; all subfolders with `recursive`), a glob pattern that is not a file yields its sorted matches."""
     for item in items:
@@ -80,8 +79,7 @@ def iter_paths(items: Iterable[str], stdin: Iterable[str] | None = None,
             yield item
 
 
-def expand_inputs(items: Iterable[str], stdin: Iterable[str] | None = None,
-                  recursive: bool = False) -> list[str]:
+def expand_inputs(items: Iterable[str], stdin: Iterable[str] | None = None, recursive: bool = False) -> list[str]:
     """iter_paths as a list, refusing an empty one."""
     paths = list(iter_paths(items, stdin, recursive))
     if not paths:
@@ -101,8 +99,9 @@ def iter_dataset_items(data: str, split: str, prompt: str | None) -> Iterator[Ca
     check_single_image(ds[split], "captioned")
     for row in undecoded_images(ds[split]):
         cells = row["images"]
-        yield CaptionItem(row["id"], prompt or prompt_of(row), cells[0]["bytes"] if cells else None,
-                          None if prompt else row["task"])
+        yield CaptionItem(
+            row["id"], prompt or prompt_of(row), cells[0]["bytes"] if cells else None, None if prompt else row["task"]
+        )
 
 
 def iter_request_items(path: str, prompt: str | None) -> Iterator[CaptionItem]:
@@ -112,8 +111,10 @@ def iter_request_items(path: str, prompt: str | None) -> Iterator[CaptionItem]:
     base = Path(path).parent
     for lineno, row in iter_jsonl(path):
         if not isinstance(row, dict) or not isinstance(row.get("image"), str):
-            raise DataError(f"line {lineno} of '{path}' needs a string 'image'",
-                            'each line is {"image": "path.jpg", "prompt": "question (optional)"}')
+            raise DataError(
+                f"line {lineno} of '{path}' needs a string 'image'",
+                'each line is {"image": "path.jpg", "prompt": "question (optional)"}',
+            )
         if row.get("prompt") is not None and not isinstance(row["prompt"], str):
             raise DataError(f"line {lineno} of '{path}': 'prompt' must be a string", "fix that line")
         image = row["image"]
@@ -123,8 +124,15 @@ def iter_request_items(path: str, prompt: str | None) -> Iterator[CaptionItem]:
 
 def iter_items(cfg: CaptionConfig, stdin: Iterable[str] | None = None) -> Iterator[CaptionItem]:
     """The one input source cfg names: image arguments, --data, or --requests."""
-    given = [name for name, on in (("image arguments", bool(cfg.images)), ("--data", bool(cfg.data)),
-                                   ("--requests", bool(cfg.requests))) if on]
+    given = [
+        name
+        for name, on in (
+            ("image arguments", bool(cfg.images)),
+            ("--data", bool(cfg.data)),
+            ("--requests", bool(cfg.requests)),
+        )
+        if on
+    ]
     if len(given) > 1:
         raise ConfigError(f"{' and '.join(given)} given together", "pass one input source per run")
     if cfg.data:
@@ -155,8 +163,9 @@ def open_item_image(item: CaptionItem):
     return open_image(item.source)
 
 
-def load_batches(items: Iterator[CaptionItem], batch_size: int, pool: ThreadPoolExecutor
-                 ) -> Iterator[tuple[list[CaptionItem], list[Future]]]:
+def load_batches(
+    items: Iterator[CaptionItem], batch_size: int, pool: ThreadPoolExecutor
+) -> Iterator[tuple[list[CaptionItem], list[Future]]]:
     """Batches of (items, image futures); the next batch's images decode while the current one generates."""
     pending = None
     while chunk := list(itertools.islice(items, batch_size)):
@@ -171,9 +180,12 @@ def load_batches(items: Iterator[CaptionItem], batch_size: int, pool: ThreadPool
 RunBatch = Callable[..., list[Any]]  # (images, prompts, tasks=None) -> list[Prediction]
 
 
-def caption_images(cfg: CaptionConfig, on_results: Callable[[list[CaptionResult]], None] | None = None,
-                   stdin: Iterable[str] | None = None,
-                   run_batch: RunBatch | None = None) -> list[CaptionResult]:
+def caption_images(
+    cfg: CaptionConfig,
+    on_results: Callable[[list[CaptionResult]], None] | None = None,
+    stdin: Iterable[str] | None = None,
+    run_batch: RunBatch | None = None,
+) -> list[CaptionResult]:
     """Caption (or ask about) every input; `on_results(batch)` fires as each batch completes, in order.
     `run_batch` (from load_backend(cfg)) reuses a loaded model across calls; by default cfg.model loads."""
     run_batch = run_batch or load_backend(cfg)
@@ -190,8 +202,9 @@ def caption_images(cfg: CaptionConfig, on_results: Callable[[list[CaptionResult]
                         raise
                     batch[slot].error = e.message
             if ok:
-                preds = run_batch([img for _, img in ok], [batch[s].prompt for s, _ in ok],
-                                  [chunk[s].task for s, _ in ok])
+                preds = run_batch(
+                    [img for _, img in ok], [batch[s].prompt for s, _ in ok], [chunk[s].task for s, _ in ok]
+                )
                 for (slot, _), pred in zip(ok, preds, strict=True):
                     r = batch[slot]
                     r.prompt, r.text, r.num_tokens = pred.prompt, pred.text, pred.num_tokens
@@ -200,8 +213,7 @@ def caption_images(cfg: CaptionConfig, on_results: Callable[[list[CaptionResult]
                 on_results(batch)
             results.extend(batch)
     if not results:
-        raise DataError("no images given",
-                        "pass image paths, a folder, '-' with paths on stdin, --data or --requests")
+        raise DataError("no images given", "pass image paths, a folder, '-' with paths on stdin, --data or --requests")
     return results
 
 

@@ -24,8 +24,12 @@ class Prediction:
 def decoding_kwargs(cfg: GenerationConfig) -> dict[str, Any]:
     """model.generate kwargs: greedy by default, beams with --num-beams, sampling when temperature > 0."""
     sample = cfg.temperature > 0
-    kwargs: dict[str, Any] = {"max_new_tokens": cfg.max_new_tokens, "num_beams": cfg.num_beams,
-                              "do_sample": sample, "use_cache": True}
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": cfg.max_new_tokens,
+        "num_beams": cfg.num_beams,
+        "do_sample": sample,
+        "use_cache": True,
+    }
     if sample:
         kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p)
     else:  # a checkpoint's generation_config may ask for sampling; greedy means greedy
@@ -36,8 +40,10 @@ def decoding_kwargs(cfg: GenerationConfig) -> dict[str, Any]:
 def effective_prompt(adapter: Any, prompt: str | None, task: str | None = None) -> str | None:
     """The question actually asked: a prompt when given, else the family's caption prompt (None: no text)."""
     if prompt and not adapter.family.takes_prompt and task != "caption":  # a caption row's prompt is not asked
-        raise ConfigError(f"this model ({adapter.family.name}) only captions; it takes no prompt",
-                          "drop --prompt (and --requests prompts), or use an image-text-to-text model")
+        raise ConfigError(
+            f"this model ({adapter.family.name}) only captions; it takes no prompt",
+            "drop --prompt (and --requests prompts), or use an image-text-to-text model",
+        )
     return adapter.question(prompt, task or ("vqa" if prompt else "caption"))
 
 
@@ -45,15 +51,18 @@ def encode_batch(model: Any, adapter: Any, images: list[Any], questions: list[st
     """The adapter's generation inputs on the model's device; floating tensors (pixels) in the model's dtype."""
     inputs = adapter.encode_prompts(images, questions)
     first = next(model.parameters())
-    return {k: v.to(first.device, dtype=first.dtype if v.is_floating_point() else v.dtype)
-            for k, v in inputs.items()}
+    return {k: v.to(first.device, dtype=first.dtype if v.is_floating_point() else v.dtype) for k, v in inputs.items()}
 
 
 def stop_ids(model: Any, tokenizer: Any) -> set[int]:
     """Token ids that end a generated sequence: eos (one or several) and pad."""
     ids: set[int] = set()
-    for v in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id,
-              getattr(model.generation_config, "pad_token_id", None), tokenizer.pad_token_id):
+    for v in (
+        getattr(model.generation_config, "eos_token_id", None),
+        tokenizer.eos_token_id,
+        getattr(model.generation_config, "pad_token_id", None),
+        tokenizer.pad_token_id,
+    ):
         ids.update(v if isinstance(v, (list, tuple)) else [] if v is None else [v])
     return ids
 
@@ -93,8 +102,14 @@ def decode_rows(model: Any, tokenizer: Any, rows: list[list[int]]) -> list[tuple
     return decoded
 
 
-def generate_batch(model: Any, processor: Any, images: list[Any], prompts: list[str | None],
-                   cfg: GenerationConfig, tasks: list[str] | None = None) -> list[Prediction]:
+def generate_batch(
+    model: Any,
+    processor: Any,
+    images: list[Any],
+    prompts: list[str | None],
+    cfg: GenerationConfig,
+    tasks: list[str] | None = None,
+) -> list[Prediction]:
     """One padded batch through model.generate; returns the decoded new tokens of each row. `tasks` (per row:
     caption | vqa | ...) lets a dataset's caption rows be asked the way the family captions."""
     import torch
@@ -111,9 +126,18 @@ def generate_batch(model: Any, processor: Any, images: list[Any], prompts: list[
         if len(groups) > 1:  # rows of one prompt length per call; results back in input order
             preds: list[Prediction | None] = [None] * len(images)
             for rows in groups.values():
-                for i, pred in zip(rows, generate_batch(model, processor, [images[i] for i in rows],
-                                                        [prompts[i] for i in rows], cfg, [tasks[i] for i in rows]),
-                                   strict=True):
+                for i, pred in zip(
+                    rows,
+                    generate_batch(
+                        model,
+                        processor,
+                        [images[i] for i in rows],
+                        [prompts[i] for i in rows],
+                        cfg,
+                        [tasks[i] for i in rows],
+                    ),
+                    strict=True,
+                ):
                     preds[i] = pred
             return preds  # type: ignore[return-value]
     inputs = encode_batch(model, adapter, images, asked)
@@ -122,13 +146,21 @@ def generate_batch(model: Any, processor: Any, images: list[Any], prompts: list[
         out = model.generate(**inputs, **decoding_kwargs(cfg))  # (B, T_prompt + T_new) or (B, 1 + T_new)
     seconds = (time.perf_counter() - start) / len(images)
     decoded = decode_rows(model, processor.tokenizer, new_token_rows(model, out, inputs, adapter))
-    return [Prediction(prompt=p, text=text, num_tokens=n, seconds=round(seconds, 4))
-            for p, (text, n) in zip(asked, decoded, strict=True)]
+    return [
+        Prediction(prompt=p, text=text, num_tokens=n, seconds=round(seconds, 4))
+        for p, (text, n) in zip(asked, decoded, strict=True)
+    ]
 
 
-def generate(model: Any, processor: Any, images: list[Any], prompts: list[str | None], cfg: GenerationConfig,
-             on_batch: Callable[[int, list[Prediction]], None] | None = None,
-             tasks: list[str] | None = None) -> list[Prediction]:
+def generate(
+    model: Any,
+    processor: Any,
+    images: list[Any],
+    prompts: list[str | None],
+    cfg: GenerationConfig,
+    on_batch: Callable[[int, list[Prediction]], None] | None = None,
+    tasks: list[str] | None = None,
+) -> list[Prediction]:
     """All items in batches of cfg.batch_size; `on_batch(start_index, preds)` fires as each batch ends."""
     import torch
 
@@ -137,8 +169,9 @@ def generate(model: Any, processor: Any, images: list[Any], prompts: list[str | 
     results: list[Prediction] = []
     for start in range(0, len(images), cfg.batch_size):
         end = start + cfg.batch_size
-        preds = generate_batch(model, processor, images[start:end], prompts[start:end], cfg,
-                               tasks[start:end] if tasks else None)
+        preds = generate_batch(
+            model, processor, images[start:end], prompts[start:end], cfg, tasks[start:end] if tasks else None
+        )
         if on_batch:
             on_batch(start, preds)
         results.extend(preds)

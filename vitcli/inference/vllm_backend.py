@@ -31,29 +31,48 @@ def load_vllm(cfg: Any) -> Callable[[list[Any], list[str | None]], list[Any]]:
 
     gen = cfg.generation
     if gen.num_beams > 1:
-        raise ConfigError("--num-beams is not supported with --backend vllm",
-                          "drop --num-beams, or use --backend transformers")
+        raise ConfigError(
+            "--num-beams is not supported with --backend vllm", "drop --num-beams, or use --backend transformers"
+        )
     model_type = model_type_of(cfg.model, cfg.trust_remote_code)
     processor = load_processor(cfg.model, model_type, cfg.trust_remote_code)
-    adapter = FamilyAdapter.for_model(AutoConfig.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code),
-                                      processor)
+    adapter = FamilyAdapter.for_model(
+        AutoConfig.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code), processor
+    )
     if adapter.family.prompt != "chat":
-        raise ConfigError(f"--backend vllm needs a chat model; '{cfg.model}' has no chat template",
-                          "use --backend transformers for captioners such as VisionEncoderDecoder or BLIP")
+        raise ConfigError(
+            f"--backend vllm needs a chat model; '{cfg.model}' has no chat template",
+            "use --backend transformers for captioners such as VisionEncoderDecoder or BLIP",
+        )
     dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(cfg.dtype, cfg.dtype)
-    llm = LLM(model=cfg.model, trust_remote_code=cfg.trust_remote_code, dtype=dtype, seed=gen.seed,
-              limit_mm_per_prompt={"image": 1})
-    params = SamplingParams(max_tokens=gen.max_new_tokens, temperature=gen.temperature,
-                            top_p=gen.top_p if gen.temperature > 0 else 1.0, seed=gen.seed)
+    llm = LLM(
+        model=cfg.model,
+        trust_remote_code=cfg.trust_remote_code,
+        dtype=dtype,
+        seed=gen.seed,
+        limit_mm_per_prompt={"image": 1},
+    )
+    params = SamplingParams(
+        max_tokens=gen.max_new_tokens,
+        temperature=gen.temperature,
+        top_p=gen.top_p if gen.temperature > 0 else 1.0,
+        seed=gen.seed,
+    )
 
     def run_batch(images: list[Any], prompts: list[str | None], tasks: list[str | None] | None = None) -> list[Any]:
         asked = [effective_prompt(adapter, p, t) for p, t in zip(prompts, tasks or [None] * len(prompts), strict=True)]
-        requests = [{"prompt": adapter.prompt_text(q), "multi_modal_data": {"image": img}}
-                    for q, img in zip(asked, images, strict=True)]
+        requests = [
+            {"prompt": adapter.prompt_text(q), "multi_modal_data": {"image": img}}
+            for q, img in zip(asked, images, strict=True)
+        ]
         start = time.perf_counter()
         outs = llm.generate(requests, params, use_tqdm=False)
         seconds = round((time.perf_counter() - start) / len(images), 4)
-        return [Prediction(prompt=q, text=o.outputs[0].text.strip(), num_tokens=len(o.outputs[0].token_ids),
-                           seconds=seconds) for q, o in zip(asked, outs, strict=True)]
+        return [
+            Prediction(
+                prompt=q, text=o.outputs[0].text.strip(), num_tokens=len(o.outputs[0].token_ids), seconds=seconds
+            )
+            for q, o in zip(asked, outs, strict=True)
+        ]
 
     return run_batch

@@ -40,8 +40,10 @@ def check_java() -> str:
     """Path of the `java` executable, or a ConfigError saying how to install one."""
     java = shutil.which("java")
     if java is None:
-        raise ConfigError("caption metrics need Java (pycocoevalcap's PTB tokenizer and METEOR), "
-                          "but `java` was not found on PATH", JAVA_HINT)
+        raise ConfigError(
+            "caption metrics need Java (pycocoevalcap's PTB tokenizer and METEOR), but `java` was not found on PATH",
+            JAVA_HINT,
+        )
     return java
 
 
@@ -71,17 +73,19 @@ def validate_caption_inputs(predictions: Mapping[Any, str], references: Mapping[
         raise DataError("there are no predictions to score", "check the predictions file")
     no_refs = [k for k in predictions if not references.get(k)]
     if no_refs:
-        raise DataError(f"{len(no_refs)} predicted image(s) have no reference captions, "
-                        f"e.g. {_first(no_refs)}",
-                        "check that predictions and references use the same image ids")
+        raise DataError(
+            f"{len(no_refs)} predicted image(s) have no reference captions, e.g. {_first(no_refs)}",
+            "check that predictions and references use the same image ids",
+        )
     bad = [k for k, v in predictions.items() if not isinstance(v, str)]
     if bad:
-        raise DataError(f"{len(bad)} prediction(s) are not strings, e.g. {_first(bad)}",
-                        "captions must be text")
+        raise DataError(f"{len(bad)} prediction(s) are not strings, e.g. {_first(bad)}", "captions must be text")
     bad_refs = [k for k in predictions if not all(isinstance(r, str) for r in references[k])]
     if bad_refs:
-        raise DataError(f"{len(bad_refs)} image(s) have non-string references, e.g. {_first(bad_refs)}",
-                        "reference captions must be text")
+        raise DataError(
+            f"{len(bad_refs)} image(s) have non-string references, e.g. {_first(bad_refs)}",
+            "reference captions must be text",
+        )
 
 
 def _first(ids: Sequence[Any], n: int = 5) -> str:
@@ -118,8 +122,12 @@ def compute_caption_metrics(
         _check_tokenized(gts, res, len(predictions))
         metrics: dict[str, float] = {}
         per_image: dict[Any, dict[str, Any]] = {k: {} for k in gts}
-        scorers: list[tuple[Any, Any]] = [(Bleu(4), list(CAPTION_KEYS[:4])), (Meteor(), "METEOR"),
-                                          (Rouge(), "ROUGE_L"), (Cider(), "CIDEr")]
+        scorers: list[tuple[Any, Any]] = [
+            (Bleu(4), list(CAPTION_KEYS[:4])),
+            (Meteor(), "METEOR"),
+            (Rouge(), "ROUGE_L"),
+            (Cider(), "CIDEr"),
+        ]
         if spice:
             from pycocoevalcap.spice.spice import Spice
 
@@ -127,8 +135,7 @@ def compute_caption_metrics(
         for scorer, method in scorers:
             with contextlib.redirect_stdout(io.StringIO()):  # Bleu prints its statistics; core never prints
                 score, scores = scorer.compute_score(gts, res)
-            names, values, rows = (method, score, scores) if isinstance(method, list) else (
-                [method], [score], [scores])
+            names, values, rows = (method, score, scores) if isinstance(method, list) else ([method], [score], [scores])
             for name, value, row in zip(names, values, rows, strict=True):
                 metrics[name] = _spice_f(value) if name == "SPICE" else float(value)
                 for img, s in zip(gts.keys(), row, strict=True):
@@ -136,11 +143,11 @@ def compute_caption_metrics(
     except (OSError, subprocess.SubprocessError) as e:
         raise ConfigError(f"pycocoevalcap's Java tools failed: {e}", JAVA_HINT) from None
     except (ValueError, AssertionError) as e:  # Java died mid-way: METEOR's readline() yields ''
-        raise ConfigError(f"pycocoevalcap's Java tools returned unusable output ({e!r})",
-                          "check `java -version` works and that the JVM has ~2 GB of memory for METEOR",
-                          ) from None
-    return CaptionScores(metrics=metrics, per_image=per_image,
-                         tokenized_predictions={k: v[0] for k, v in res.items()})
+        raise ConfigError(
+            f"pycocoevalcap's Java tools returned unusable output ({e!r})",
+            "check `java -version` works and that the JVM has ~2 GB of memory for METEOR",
+        ) from None
+    return CaptionScores(metrics=metrics, per_image=per_image, tokenized_predictions={k: v[0] for k, v in res.items()})
 
 
 def _spice_f(value: Any) -> float:
@@ -152,5 +159,7 @@ def _spice_f(value: Any) -> float:
 
 def _check_tokenized(gts: Mapping[Any, list[str]], res: Mapping[Any, list[str]], n: int) -> None:
     if len(gts) != n or len(res) != n:
-        raise ConfigError("the PTB tokenizer (Java) returned fewer lines than it was given",
-                          "check `java -version` works; captions must not hold unusual control characters")
+        raise ConfigError(
+            "the PTB tokenizer (Java) returned fewer lines than it was given",
+            "check `java -version` works; captions must not hold unusual control characters",
+        )

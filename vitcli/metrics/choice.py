@@ -82,13 +82,13 @@ def _key_letter(answer: str | int, qid: Any) -> str:
         return LETTERS[answer]
     if isinstance(answer, str) and answer.strip().upper() in LETTERS and len(answer.strip()) == 1:
         return answer.strip().upper()
-    raise DataError(f"answer key of {qid!r} is {answer!r}, not a letter or a 0-based index",
-                    "write the key as 'A'..'Z' or as the index of the right choice")
+    raise DataError(
+        f"answer key of {qid!r} is {answer!r}, not a letter or a 0-based index",
+        "write the key as 'A'..'Z' or as the index of the right choice",
+    )
 
 
-def compute_choice_accuracy(
-    items: Sequence[ChoiceItem | Mapping[str, Any]], *, strict: bool = True
-) -> ChoiceScores:
+def compute_choice_accuracy(items: Sequence[ChoiceItem | Mapping[str, Any]], *, strict: bool = True) -> ChoiceScores:
     if not items:
         raise DataError("there are no multiple-choice predictions to score", "check the predictions file")
     per_item: dict[Any, float] = {}
@@ -102,6 +102,9 @@ def compute_choice_accuracy(
             letter = None  # LLaVA: a letter past the last choice is a failure
         parsed[item.id] = letter
         per_item[item.id] = 1.0 if letter == key else 0.0
-    return ChoiceScores(accuracy=100 * sum(per_item.values()) / len(per_item),
-                        num_unparsed=sum(v is None for v in parsed.values()),
-                        per_item=per_item, parsed=parsed)
+    return ChoiceScores(
+        accuracy=100 * sum(per_item.values()) / len(per_item),
+        num_unparsed=sum(v is None for v in parsed.values()),
+        per_item=per_item,
+        parsed=parsed,
+    )

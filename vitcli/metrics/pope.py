@@ -36,8 +36,14 @@ class PopeScores:
     parsed: dict[Any, str] = field(default_factory=dict)  # id -> 'yes' | 'no'
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "precision": self.precision, "recall": self.recall, "f1": self.f1,
-                "yes_ratio": self.yes_ratio, **self.counts}
+        return {
+            "accuracy": self.accuracy,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "yes_ratio": self.yes_ratio,
+            **self.counts,
+        }
 
 
 def _label(value: Any, qid: Any) -> str:
@@ -68,6 +74,13 @@ def compute_pope_metrics(predictions: Mapping[Any, str], labels: Mapping[Any, st
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return PopeScores(accuracy=(tp + tn) / n, precision=precision, recall=recall, f1=f1,
-                      yes_ratio=(tp + fp) / n, counts={"tp": tp, "fp": fp, "tn": tn, "fn": fn},
-                      per_item=per_item, parsed=parsed)
+    return PopeScores(
+        accuracy=(tp + tn) / n,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        yes_ratio=(tp + fp) / n,
+        counts={"tp": tp, "fp": fp, "tn": tn, "fn": fn},
+        per_item=per_item,
+        parsed=parsed,
+    )

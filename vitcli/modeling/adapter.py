@@ -70,8 +70,10 @@ class FamilyAdapter:
         self.add_special_tokens = True
         if family.prompt == "chat":
             if not self.chat_template():
-                raise ModelError(f"this {family.name} checkpoint ships no chat template",
-                                 "pass a chat (instruct) checkpoint, or add a chat_template to its processor")
+                raise ModelError(
+                    f"this {family.name} checkpoint ships no chat template",
+                    "pass a chat (instruct) checkpoint, or add a chat_template to its processor",
+                )
             self.accept_structured_content()
             rendered = self.render(user_turn("x"), add_generation_prompt=True)
             bos = self.tokenizer.bos_token
@@ -80,8 +82,10 @@ class FamilyAdapter:
     @classmethod
     def for_model(cls, model_or_config: Any, processor: Any) -> FamilyAdapter:
         config = getattr(model_or_config, "config", model_or_config)
-        has_template = bool(getattr(processor, "chat_template", None)
-                            or getattr(getattr(processor, "tokenizer", None), "chat_template", None))
+        has_template = bool(
+            getattr(processor, "chat_template", None)
+            or getattr(getattr(processor, "tokenizer", None), "chat_template", None)
+        )
         family = family_of(getattr(config, "model_type", None), has_template)
         text_config = getattr(config, "text_config", None)
         bos = getattr(text_config, "bos_token_id", None) if family.decoder_bos_prompt else None
@@ -102,8 +106,10 @@ class FamilyAdapter:
             if getattr(owner, "chat_template", None):
                 owner.chat_template = fixed
         if not renders_structured(render):
-            raise ModelError(f"the chat template of this {self.family.name} model drops text or images",
-                             "fix the checkpoint's chat_template (it must render each message's content)")
+            raise ModelError(
+                f"the chat template of this {self.family.name} model drops text or images",
+                "fix the checkpoint's chat_template (it must render each message's content)",
+            )
 
     def chat_template(self) -> str | None:
         return getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
@@ -111,8 +117,9 @@ class FamilyAdapter:
     def render(self, messages: Messages, add_generation_prompt: bool = False) -> str:
         """Structured messages through the chat template (the processor's, else the tokenizer's)."""
         owner = self.processor if getattr(self.processor, "chat_template", None) else self.tokenizer
-        return owner.apply_chat_template(to_structured(messages), add_generation_prompt=add_generation_prompt,
-                                         tokenize=False)
+        return owner.apply_chat_template(
+            to_structured(messages), add_generation_prompt=add_generation_prompt, tokenize=False
+        )
 
     def question(self, prompt: str | None, task: str = "vqa") -> str | None:
         """The question actually asked. Captioners that are not chat models caption with their own caption prompt
@@ -141,12 +148,21 @@ class FamilyAdapter:
         texts = [self.prompt_text(q) for q in questions]
         side = self.family.generate_padding
         self.tokenizer.padding_side = side
-        inputs = dict(self.processor(images=self.image_arg([[im] for im in images]), text=[t or "" for t in texts],
-                                     padding=True, padding_side=side, return_tensors="pt", **self.special_kwargs()))
+        inputs = dict(
+            self.processor(
+                images=self.image_arg([[im] for im in images]),
+                text=[t or "" for t in texts],
+                padding=True,
+                padding_side=side,
+                return_tensors="pt",
+                **self.special_kwargs(),
+            )
+        )
         inputs.pop("labels", None)  # PaliGemma's processor returns all-ignored labels without a suffix
         if self.family.prompt_drops_eos:  # [CLS] question, not [CLS] question [SEP]: the answer continues it
-            inputs = {k: v[:, :-1] if k in ("input_ids", "attention_mask", "token_type_ids") else v
-                      for k, v in inputs.items()}
+            inputs = {
+                k: v[:, :-1] if k in ("input_ids", "attention_mask", "token_type_ids") else v for k, v in inputs.items()
+            }
         return inputs
 
     def special_kwargs(self) -> dict[str, bool]:
@@ -200,15 +216,17 @@ class FamilyAdapter:
             prompt = self.render(messages[:i], add_generation_prompt=True)
             through = self.render(messages[: i + 1])
             if not prompt.startswith(canon) or not through.startswith(canon):
-                raise DataError("the chat template does not render conversations as growing prefixes",
-                                "use a template without per-turn state (vitcli needs prefixes to find answers)")
-            text += prompt[len(canon):]
-            completion = through[len(prompt):] if through.startswith(prompt) else answer_onward(through, prompt, m)
+                raise DataError(
+                    "the chat template does not render conversations as growing prefixes",
+                    "use a template without per-turn state (vitcli needs prefixes to find answers)",
+                )
+            text += prompt[len(canon) :]
+            completion = through[len(prompt) :] if through.startswith(prompt) else answer_onward(through, prompt, m)
             spans.append((len(text), len(text) + len(completion)))
             text, canon = text + completion, through
         full = self.render(messages)
         if full.startswith(canon):
-            text += full[len(canon):]
+            text += full[len(canon) :]
         return text, char_labels(self.tokenizer, text, spans, self.add_special_tokens)
 
     def encode_training(self, samples: list[Sample], max_length: int = 0) -> dict[str, Any]:
@@ -227,8 +245,16 @@ class FamilyAdapter:
         texts, plain_labels = zip(*(self.text_and_labels(s) for s in samples), strict=True)
         images = self.image_arg([s.images for s in samples])
         kwargs = {"images": images} if images else {}
-        batch = dict(self.processor(text=list(texts), padding=True, padding_side="right", return_tensors="pt",
-                                    **self.special_kwargs(), **kwargs))
+        batch = dict(
+            self.processor(
+                text=list(texts),
+                padding=True,
+                padding_side="right",
+                return_tensors="pt",
+                **self.special_kwargs(),
+                **kwargs,
+            )
+        )
         ids = batch["input_ids"]  # (B, T)
         labels = torch.full_like(ids, IGNORE_INDEX)
         for row, (text_ids, lab) in enumerate(plain_labels):
@@ -275,8 +301,10 @@ def answer_onward(through: str, prompt: str, message: dict[str, Any]) -> str:
     answer = text_of(message["content"])
     at = through.find(answer[:8], shared) if answer else -1
     if at < 0:
-        raise DataError("the chat template renders an answer that cannot be found after its prompt",
-                        "check the model's chat_template (train --show-samples shows what trains)")
+        raise DataError(
+            "the chat template renders an answer that cannot be found after its prompt",
+            "check the model's chat_template (train --show-samples shows what trains)",
+        )
     return through[at:]
 
 
@@ -295,8 +323,14 @@ def clip_to(batch: dict[str, Any], max_length: int, image_ids: set[int]) -> dict
         return batch
     cut = ids[:, max_length:]
     if any(bool((cut == i).any()) for i in image_ids):
-        raise DataError(f"a sample of {ids.shape[1]} tokens would lose image tokens at --max-length {max_length}",
-                        "raise --max-length (or use smaller images)")
+        raise DataError(
+            f"a sample of {ids.shape[1]} tokens would lose image tokens at --max-length {max_length}",
+            "raise --max-length (or use smaller images)",
+        )
     width = ids.shape[1]
-    return {k: v[:, :max_length] if hasattr(v, "dim") and v.dim() == 2 and v.shape[1] == width and k != "pixel_values"
-            else v for k, v in batch.items()}
+    return {
+        k: v[:, :max_length]
+        if hasattr(v, "dim") and v.dim() == 2 and v.shape[1] == width and k != "pixel_values"
+        else v
+        for k, v in batch.items()
+    }

@@ -47,8 +47,13 @@ class CnnTowerModel(PreTrainedModel):
     def _init_weights(self, module: Any) -> None:  # the backbone initialises itself
         pass
 
-    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None, **kwargs: Any) -> BaseModelOutputWithPooling:
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPooling:
         out = self.backbone(pixel_values, output_hidden_states=True, return_dict=True)
         last = out.last_hidden_state  # (B, C, h, w)
         tokens = last.flatten(2).transpose(1, 2)  # (B, h*w, C)
@@ -67,8 +72,14 @@ def random_backbone_config(cfg: Any) -> Any:
     from transformers import ConvNextConfig
 
     width = cfg.vision_hidden_size
-    return ConvNextConfig(num_channels=3, patch_size=4, num_stages=2, hidden_sizes=[width // 2, width],
-                          depths=[cfg.vision_num_layers, cfg.vision_num_layers], image_size=cfg.image_size)
+    return ConvNextConfig(
+        num_channels=3,
+        patch_size=4,
+        num_stages=2,
+        hidden_sizes=[width // 2, width],
+        depths=[cfg.vision_num_layers, cfg.vision_num_layers],
+        image_size=cfg.image_size,
+    )
 
 
 def load_cnn_tower(cfg: Any) -> Any:
@@ -79,11 +90,13 @@ def load_cnn_tower(cfg: Any) -> Any:
     from vitcli.runtime.errors import ConfigError
 
     if cfg.vision_feature_layer != -1:
-        raise ConfigError("CNN towers give image tokens from their last feature map only",
-                          "use --set model.vision_feature_layer=-1")
+        raise ConfigError(
+            "CNN towers give image tokens from their last feature map only", "use --set model.vision_feature_layer=-1"
+        )
     if cfg.vision:
-        backbone = _from_pretrained(AutoModel, cfg.vision, "CNN vision model", use_safetensors=True,
-                                    dtype=torch.float32)
+        backbone = _from_pretrained(
+            AutoModel, cfg.vision, "CNN vision model", use_safetensors=True, dtype=torch.float32
+        )
         image_processor = load_image_processor(cfg.vision, backbone.config, None)
         backbone_config = backbone.config
     else:

@@ -12,6 +12,7 @@ from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.modeling.word_tokenizer import CHATML_TEMPLATE, IM_END, IM_START, PAD, UNK, build_word_tokenizer  # noqa: F401
 from vitcli.runtime.errors import ConfigError, ModelError
 
+
 def sincos_2d_(weight) -> None:
     """Fill (grid*grid, D) position embeddings with fixed 2D sine-cosine codes (MAE-style: half the channels
     encode the row, half the column), so a random tower starts knowing where each patch is; they still train."""
@@ -41,10 +42,14 @@ def compose_tiny(cfg: ModelConfig, tokenizer):
     vision = tiny_vision_config(cfg)
     text = tiny_text_config(cfg, tokenizer)
     config = LlavaConfig(
-        vision_config=vision, text_config=text, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        vision_config=vision,
+        text_config=text,
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
         projector_hidden_act="gelu" if cfg.projector == "mlp2x_gelu" else "linear",
         vision_feature_layer=cfg.vision_feature_layer,
-        vision_feature_select_strategy=cfg.vision_feature_select_strategy, tie_word_embeddings=True)
+        vision_feature_select_strategy=cfg.vision_feature_select_strategy,
+        tie_word_embeddings=True,
+    )
     model = LlavaForConditionalGeneration(config)
     if cfg.vision_type == "siglip" and cfg.vision_position_init == "sincos":
         sincos_2d_(model.model.vision_tower.embeddings.position_embedding.weight)
@@ -59,11 +64,19 @@ def tiny_text_config(cfg: ModelConfig, tokenizer):
     from transformers import LlamaConfig
 
     return LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=cfg.text_hidden_size, intermediate_size=cfg.text_intermediate_size,
-        num_hidden_layers=cfg.text_num_layers, num_attention_heads=cfg.text_num_heads,
-        num_key_value_heads=cfg.text_num_heads, max_position_embeddings=cfg.max_position_embeddings,
-        tie_word_embeddings=True, attention_dropout=cfg.dropout,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.text_hidden_size,
+        intermediate_size=cfg.text_intermediate_size,
+        num_hidden_layers=cfg.text_num_layers,
+        num_attention_heads=cfg.text_num_heads,
+        num_key_value_heads=cfg.text_num_heads,
+        max_position_embeddings=cfg.max_position_embeddings,
+        tie_word_embeddings=True,
+        attention_dropout=cfg.dropout,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
 
 
 def tiny_vision_config(cfg: ModelConfig):
@@ -74,17 +87,28 @@ def tiny_vision_config(cfg: ModelConfig):
     if cfg.vision_type == "swin":
         dim = cfg.vision_hidden_size // 2
         grid = cfg.image_size // cfg.patch_size
-        return SwinConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, embed_dim=dim,
-                          depths=[cfg.vision_num_layers, cfg.vision_num_layers],
-                          num_heads=[max(1, cfg.vision_num_heads // 2), cfg.vision_num_heads],
-                          window_size=grid // 2, drop_path_rate=0.0, attention_probs_dropout_prob=cfg.dropout)
+        return SwinConfig(
+            image_size=cfg.image_size,
+            patch_size=cfg.patch_size,
+            embed_dim=dim,
+            depths=[cfg.vision_num_layers, cfg.vision_num_layers],
+            num_heads=[max(1, cfg.vision_num_heads // 2), cfg.vision_num_heads],
+            window_size=grid // 2,
+            drop_path_rate=0.0,
+            attention_probs_dropout_prob=cfg.dropout,
+        )
     if cfg.vision_type != "siglip":
         raise ConfigError(f"unknown vision_type '{cfg.vision_type}'", "use siglip or swin")
     return SiglipVisionConfig(
-        hidden_size=cfg.vision_hidden_size, intermediate_size=cfg.vision_hidden_size * 2,
-        num_hidden_layers=cfg.vision_num_layers, num_attention_heads=cfg.vision_num_heads,
-        image_size=cfg.image_size, patch_size=cfg.patch_size, vision_use_head=False,
-        attention_dropout=cfg.dropout)
+        hidden_size=cfg.vision_hidden_size,
+        intermediate_size=cfg.vision_hidden_size * 2,
+        num_hidden_layers=cfg.vision_num_layers,
+        num_attention_heads=cfg.vision_num_heads,
+        image_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        vision_use_head=False,
+        attention_dropout=cfg.dropout,
+    )
 
 
 def image_tokens_per_side(cfg: ModelConfig) -> int:
@@ -92,17 +116,29 @@ def image_tokens_per_side(cfg: ModelConfig) -> int:
     return grid // 2 if cfg.vision_type == "swin" else grid
 
 
-def build_processor(tokenizer, image_size: int, patch_size: int, select_strategy: str = "full",
-                    num_additional_image_tokens: int = 0, image_processor=None):
+def build_processor(
+    tokenizer,
+    image_size: int,
+    patch_size: int,
+    select_strategy: str = "full",
+    num_additional_image_tokens: int = 0,
+    image_processor=None,
+):
     """A LlavaProcessor that expands each <image> into one token per patch feature."""
     from transformers import LlavaProcessor
     from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
     if image_processor is None:
         image_processor = SiglipImageProcessorPil(size={"height": image_size, "width": image_size})
-    return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
-                          vision_feature_select_strategy=select_strategy, chat_template=tokenizer.chat_template,
-                          num_additional_image_tokens=num_additional_image_tokens, image_token=IMAGE_TOKEN)
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy=select_strategy,
+        chat_template=tokenizer.chat_template,
+        num_additional_image_tokens=num_additional_image_tokens,
+        image_token=IMAGE_TOKEN,
+    )
 
 
 def compose_model(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, Any]:
@@ -111,8 +147,10 @@ def compose_model(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, An
     `cfg.arch == 'encoder-decoder'` composes a VisionEncoderDecoderModel and an ImageOnlyProcessor instead."""
     if cfg.model:
         if cfg.vision or cfg.llm:
-            raise ConfigError("--model continues an existing VLM; it cannot be combined with --vision/--llm",
-                              "drop --vision/--llm, or drop --model to compose from parts")
+            raise ConfigError(
+                "--model continues an existing VLM; it cannot be combined with --vision/--llm",
+                "drop --vision/--llm, or drop --model to compose from parts",
+            )
         from vitcli.modeling.pretrained import load_vlm
 
         return load_vlm(cfg.model)
@@ -162,13 +200,18 @@ def compose_from_parts(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[An
         strategy = "full"  # 'default' drops a CLS token; towers without one (SigLIP) keep every patch
     # Llava ties lm_head to `language_model.embed_tokens`; LMs naming it otherwise (GPT-2's wte) stay untied.
     tie = bool(getattr(text_config, "tie_word_embeddings", False)) and (
-        lm is None or hasattr(lm.base_model, "embed_tokens"))
+        lm is None or hasattr(lm.base_model, "embed_tokens")
+    )
     text_config.tie_word_embeddings = tie
     config = LlavaConfig(
-        vision_config=tower.config, text_config=text_config, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        vision_config=tower.config,
+        text_config=text_config,
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
         projector_hidden_act="gelu" if cfg.projector == "mlp2x_gelu" else "linear",
-        vision_feature_layer=cfg.vision_feature_layer, vision_feature_select_strategy=strategy,
-        tie_word_embeddings=tie)
+        vision_feature_layer=cfg.vision_feature_layer,
+        vision_feature_select_strategy=strategy,
+        tie_word_embeddings=tie,
+    )
     with torch.device("meta"):
         model = LlavaForConditionalGeneration(config)
     model.model.vision_tower = tower.module
@@ -188,11 +231,19 @@ def compose_from_parts(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[An
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     on_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if on_meta:
-        raise ModelError(f"composition left {len(on_meta)} tensors unloaded (e.g. {on_meta[0]})",
-                         "report this combination of --vision/--llm")
+        raise ModelError(
+            f"composition left {len(on_meta)} tensors unloaded (e.g. {on_meta[0]})",
+            "report this combination of --vision/--llm",
+        )
     model.generation_config = GenerationConfig(do_sample=False, max_new_tokens=32, bos_token_id=None, **gen)
-    processor = build_processor(tokenizer, tower.image_size, tower.token_patch, strategy,
-                                tower.num_additional_tokens, image_processor=tower.image_processor)
+    processor = build_processor(
+        tokenizer,
+        tower.image_size,
+        tower.token_patch,
+        strategy,
+        tower.num_additional_tokens,
+        image_processor=tower.image_processor,
+    )
     return model.float(), processor
 
 
@@ -212,5 +263,12 @@ def load_tower(cfg: ModelConfig):
 
     vision = tiny_vision_config(cfg)
     image_processor = SiglipImageProcessorPil(size={"height": cfg.image_size, "width": cfg.image_size})
-    return VisionTower(AutoModel.from_config(vision), vision, image_processor, cfg.image_size,
-                       cfg.image_size // image_tokens_per_side(cfg), 0, False)
+    return VisionTower(
+        AutoModel.from_config(vision),
+        vision,
+        image_processor,
+        cfg.image_size,
+        cfg.image_size // image_tokens_per_side(cfg),
+        0,
+        False,
+    )

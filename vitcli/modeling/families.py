@@ -54,15 +54,20 @@ FAMILIES: tuple[Family, ...] = (
     Family("llava-onevision", ("llava_onevision",), multi_image=True, **TV),
     Family("qwen2-vl", ("qwen2_vl", "qwen2_5_vl"), multi_image=True, **TV),
     Family("idefics3", ("idefics3",), multi_image=True, nested_images=True),
-    Family("smolvlm", ("smolvlm",), multi_image=True, nested_images=True,
-           needs=("torchvision", "num2words"), extra="families"),
+    Family(
+        "smolvlm",
+        ("smolvlm",),
+        multi_image=True,
+        nested_images=True,
+        needs=("torchvision", "num2words"),
+        extra="families",
+    ),
     Family("gemma3", ("gemma3",), multi_image=True, nested_images=True),
     Family("aya-vision", ("aya_vision",)),
     Family("internvl", ("internvl",), multi_image=True, **TV),
     Family("mistral3", ("mistral3",), multi_image=True, **TV),
     Family("paligemma", ("paligemma",), prompt="prefix-lm", caption_prompt="caption en"),
-    Family("blip", ("blip",), prompt="plain", caption_prompt=None, same_length_batches=True,
-           decoder_bos_prompt=True),
+    Family("blip", ("blip",), prompt="plain", caption_prompt=None, same_length_batches=True, decoder_bos_prompt=True),
     Family("blip-2", ("blip-2",), prompt="plain", caption_prompt=None),
     Family("git", ("git",), prompt="plain", caption_prompt=None, prompt_drops_eos=True),
     Family("florence2", ("florence2",), prompt="seq2seq", caption_prompt="<CAPTION>"),
@@ -76,9 +81,12 @@ def family_of(model_type: str | None, has_chat_template: bool = True) -> Family:
     has a chat template (most new image-text-to-text families are), else as a plain captioner."""
     if model_type in BY_MODEL_TYPE:
         return BY_MODEL_TYPE[model_type]
-    return Family(model_type or "unknown", (model_type or "unknown",),
-                  prompt="chat" if has_chat_template else "plain", caption_prompt=None if not has_chat_template
-                  else CAPTION_PROMPT)
+    return Family(
+        model_type or "unknown",
+        (model_type or "unknown",),
+        prompt="chat" if has_chat_template else "plain",
+        caption_prompt=None if not has_chat_template else CAPTION_PROMPT,
+    )
 
 
 def missing_modules(family: Family) -> list[str]:
@@ -89,5 +97,7 @@ def check_installed(family: Family) -> None:
     """A clear error naming what a family's processor needs, before transformers fails with a blank ImportError."""
     missing = missing_modules(family)
     if missing:
-        raise ModelError(f"{family.name} models need {' and '.join(missing)}, which is not installed",
-                         f"pip install 'vitcli[{family.extra}]' (torchvision must match your torch build; see README)")
+        raise ModelError(
+            f"{family.name} models need {' and '.join(missing)}, which is not installed",
+            f"pip install 'vitcli[{family.extra}]' (torchvision must match your torch build; see README)",
+        )

@@ -14,8 +14,18 @@ PARTS = ("multi_modal_projector", "language_model", "vision_tower")
 # Module-name segments that mark a part. For VisionEncoderDecoder the cross-attention is the "projector":
 # the only newly initialised bridge between a pretrained encoder and decoder. BLIP-2's bridge is its Q-Former
 # (qformer, query_tokens, language_projection); GIT's its visual_projection.
-PROJECTOR_NAMES = {"multi_modal_projector", "mm_projector", "connector", "enc_to_dec_proj", "crossattention",
-                   "ln_cross_attn", "qformer", "query_tokens", "language_projection", "visual_projection"}
+PROJECTOR_NAMES = {
+    "multi_modal_projector",
+    "mm_projector",
+    "connector",
+    "enc_to_dec_proj",
+    "crossattention",
+    "ln_cross_attn",
+    "qformer",
+    "query_tokens",
+    "language_projection",
+    "visual_projection",
+}
 VISION_NAMES = {"vision_tower", "vision_model", "visual", "image_encoder"}
 TRAINABLE_FILE = "trainable_parameters.json"
 
@@ -31,8 +41,13 @@ class StagePlan:
     total_parameters: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"stage": self.stage, "lora": self.lora, "trainable": self.trainable,
-                "total_parameters": self.total_parameters, "trainable_names": self.trainable_names}
+        return {
+            "stage": self.stage,
+            "lora": self.lora,
+            "trainable": self.trainable,
+            "total_parameters": self.total_parameters,
+            "trainable_names": self.trainable_names,
+        }
 
 
 def is_encoder_decoder(model: Any) -> bool:
@@ -85,8 +100,13 @@ def prepare_model(model: Any, cfg: Any) -> tuple[Any, StagePlan]:
     if cfg.lora:
         model = add_lora(model, cfg)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
-    plan = StagePlan(stage=cfg.stage, lora=bool(cfg.lora), trainable=count_trainable(model), trainable_names=names,
-                     total_parameters=sum(p.numel() for p in model.parameters()))
+    plan = StagePlan(
+        stage=cfg.stage,
+        lora=bool(cfg.lora),
+        trainable=count_trainable(model),
+        trainable_names=names,
+        total_parameters=sum(p.numel() for p in model.parameters()),
+    )
     return model, plan
 
 
@@ -106,8 +126,10 @@ def lora_target_names(model: Any, targets: str) -> list[str]:
         if part_of(name, ed) == "language_model" and (wanted is None or last in wanted):
             names.append(name)
     if not names:
-        raise ConfigError(f"no LM linear layers match lora_target_modules '{targets}'",
-                          "use all-linear, or layer names such as q_proj,v_proj (c_attn for GPT-2)")
+        raise ConfigError(
+            f"no LM linear layers match lora_target_modules '{targets}'",
+            "use all-linear, or layer names such as q_proj,v_proj (c_attn for GPT-2)",
+        )
     return names
 
 
@@ -117,20 +139,34 @@ def add_lora(model: Any, cfg: Any) -> Any:
     from transformers.pytorch_utils import Conv1D
 
     if cfg.stage == "align":
-        raise ConfigError("--lora adapts the LM, which the align stage keeps frozen",
-                          "use --stage instruct with --lora")
+        raise ConfigError(
+            "--lora adapts the LM, which the align stage keeps frozen", "use --stage instruct with --lora"
+        )
     targets = lora_target_names(model, cfg.lora_target_modules)
     modules = dict(model.named_modules())
     ed = is_encoder_decoder(model)
     full_parts = {"multi_modal_projector"} | ({"vision_tower"} if cfg.unfreeze_vision or cfg.stage == "full" else set())
-    to_save = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
-                      if n and n.rsplit(".", 1)[-1] in PROJECTOR_NAMES | VISION_NAMES and part_of(n, ed) in full_parts
-                      and not any(p in PROJECTOR_NAMES | VISION_NAMES for p in n.split(".")[:-1])})
+    to_save = sorted(
+        {
+            n.rsplit(".", 1)[-1]
+            for n, m in model.named_modules()
+            if n
+            and n.rsplit(".", 1)[-1] in PROJECTOR_NAMES | VISION_NAMES
+            and part_of(n, ed) in full_parts
+            and not any(p in PROJECTOR_NAMES | VISION_NAMES for p in n.split(".")[:-1])
+        }
+    )
     if ed and "vision_tower" in full_parts:
         to_save.append("encoder")
-    config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                        target_modules=targets, modules_to_save=to_save or None, bias="none",
-                        fan_in_fan_out=isinstance(modules[targets[0]], Conv1D))
+    config = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=targets,
+        modules_to_save=to_save or None,
+        bias="none",
+        fan_in_fan_out=isinstance(modules[targets[0]], Conv1D),
+    )
     return get_peft_model(model, config)
 
 

@@ -12,8 +12,13 @@ from vitcli.runtime.errors import DataError
 IGNORE_INDEX = -100
 
 
-def char_labels(tokenizer: Any, text: str, spans: list[tuple[int, int]], add_special_tokens: bool,
-                label_trailing_special: bool = False) -> list[int]:
+def char_labels(
+    tokenizer: Any,
+    text: str,
+    spans: list[tuple[int, int]],
+    add_special_tokens: bool,
+    label_trailing_special: bool = False,
+) -> list[int]:
     """Labels over tokenizer(text): a token's id where it overlaps an answer span, IGNORE_INDEX elsewhere. With
     `label_trailing_special`, special tokens the tokenizer appends after the text (eos, [SEP]) are labelled too:
     they end the answer the model must learn to stop."""
@@ -55,6 +60,8 @@ def align_labels(text_ids: list[int], text_labels: list[int], model_ids: list[in
                 out[b + k] = text_labels[a + k]
                 found += 1
     if found != wanted:
-        raise DataError(f"{wanted - found} of {wanted} answer tokens could not be found in the processor's ids",
-                        "the processor changes answer text; report this model family")
+        raise DataError(
+            f"{wanted - found} of {wanted} answer tokens could not be found in the processor's ids",
+            "the processor changes answer text; report this model family",
+        )
     return out

@@ -36,9 +36,11 @@ def check_weights(name: str, allow_pickle: bool) -> bool:
     if not p.is_dir() or weight_format(p) != "pickle":
         return False
     if not allow_pickle:
-        raise ModelError(f"'{name}' holds only pickle weights (.bin/.pt), which can run code when loaded",
-                         "convert them to safetensors, or pass --allow-pickle if you trust the files "
-                         "(they are then loaded with weights_only=True)")
+        raise ModelError(
+            f"'{name}' holds only pickle weights (.bin/.pt), which can run code when loaded",
+            "convert them to safetensors, or pass --allow-pickle if you trust the files "
+            "(they are then loaded with weights_only=True)",
+        )
     return True
 
 
@@ -78,12 +80,15 @@ def load_processor(name: str, model_type: str | None, trust_remote_code: bool = 
 
     if model_type in ENCODER_DECODER_TYPES:
         remote = {"trust_remote_code": trust_remote_code}
-        return ImageOnlyProcessor(AutoImageProcessor.from_pretrained(name, **remote),
-                                  AutoTokenizer.from_pretrained(name, **remote))
+        return ImageOnlyProcessor(
+            AutoImageProcessor.from_pretrained(name, **remote), AutoTokenizer.from_pretrained(name, **remote)
+        )
     processor = AutoProcessor.from_pretrained(name, trust_remote_code=trust_remote_code)
     if getattr(processor, "image_processor", None) is None:
-        raise ModelError(f"'{name}' has no image processor, so it cannot read images",
-                         "pass an image-text-to-text checkpoint (it ships preprocessor_config.json)")
+        raise ModelError(
+            f"'{name}' has no image processor, so it cannot read images",
+            "pass an image-text-to-text checkpoint (it ships preprocessor_config.json)",
+        )
     return processor
 
 
@@ -107,24 +112,34 @@ def load_model(name: str, dtype: Any, trust_remote_code: bool = False, allow_pic
     loader = VisionEncoderDecoderModel if model_type in ENCODER_DECODER_TYPES else AutoModelForImageTextToText
     try:
         processor = load_processor(name, model_type, trust_remote_code)
-        model = loader.from_pretrained(name, dtype=dtype, use_safetensors=not pickle_ok, weights_only=True,
-                                       trust_remote_code=trust_remote_code)
+        model = loader.from_pretrained(
+            name, dtype=dtype, use_safetensors=not pickle_ok, weights_only=True, trust_remote_code=trust_remote_code
+        )
     except pickle.UnpicklingError as e:  # weights_only=True met something other than tensors
-        raise ModelError(f"'{name}' has pickle weights that are not plain tensors: {first_line(e)}",
-                         "do not trust this checkpoint; ask for a safetensors version") from None
+        raise ModelError(
+            f"'{name}' has pickle weights that are not plain tensors: {first_line(e)}",
+            "do not trust this checkpoint; ask for a safetensors version",
+        ) from None
     except ImportError as e:
-        raise ModelError(f"loading '{name}' needs a package that is not installed: {first_line(e)}",
-                         "pip install 'vitcli[families]' (torchvision must match your torch build; see README)") from None
+        raise ModelError(
+            f"loading '{name}' needs a package that is not installed: {first_line(e)}",
+            "pip install 'vitcli[families]' (torchvision must match your torch build; see README)",
+        ) from None
     except OSError as e:
-        raise ModelError(f"could not load model '{name}': {first_line(e)}",
-                         "check the path or hub id; offline, only local folders load") from None
+        raise ModelError(
+            f"could not load model '{name}': {first_line(e)}",
+            "check the path or hub id; offline, only local folders load",
+        ) from None
     except ValueError as e:
         if "trust_remote_code" in str(e):
-            raise ModelError(f"'{name}' needs its own model code from the hub",
-                             "pass --trust-remote-code if you trust that repository's code") from None
-        raise ModelError(f"'{name}' ({model_type or 'unknown type'}) is not an image-text-to-text model vitcli "
-                         "can load", "pass a checkpoint of a family `vitcli caption --help` lists, or a vitcli run "
-                         "folder") from None
+            raise ModelError(
+                f"'{name}' needs its own model code from the hub",
+                "pass --trust-remote-code if you trust that repository's code",
+            ) from None
+        raise ModelError(
+            f"'{name}' ({model_type or 'unknown type'}) is not an image-text-to-text model vitcli can load",
+            "pass a checkpoint of a family `vitcli caption --help` lists, or a vitcli run folder",
+        ) from None
     return model, processor
 
 
@@ -133,8 +148,9 @@ def first_line(e: BaseException) -> str:
     return next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
 
 
-def load_for_inference(name: str, device: str, dtype: Any, trust_remote_code: bool = False,
-                       allow_pickle: bool = False) -> tuple[Any, Any]:
+def load_for_inference(
+    name: str, device: str, dtype: Any, trust_remote_code: bool = False, allow_pickle: bool = False
+) -> tuple[Any, Any]:
     """(model in eval mode on `device`, processor) for generation."""
     model, processor = load_model(name, dtype, trust_remote_code, allow_pickle)
     return model.to(device).eval(), processor

@@ -37,13 +37,15 @@ def _from_pretrained(loader: Any, name: str, what: str, **kwargs: Any) -> Any:
             hint = "vitcli loads safetensors weights only; convert the checkpoint (or pass a .gguf file for an LM)"
         raise ModelError(f"could not load {what} '{name}': {first}", hint) from None
     except ValueError as e:
-        raise ModelError(f"'{name}' is not a usable {what}: {str(e).splitlines()[0]}",
-                         f"pass a transformers {what} checkpoint") from None
+        raise ModelError(
+            f"'{name}' is not a usable {what}: {str(e).splitlines()[0]}", f"pass a transformers {what} checkpoint"
+        ) from None
 
 
 def load_vision_tower(name: str, feature_layer: int, image_size: int | None = None) -> VisionTower:
     """A pretrained vision tower and its preprocessing. Dual encoders (CLIP, SigLIP) give their vision half.
-    The token layout is measured with one dummy forward, so CLS/register tokens and hierarchical towers need no table."""
+    The token layout is measured with one dummy forward, so CLS/register tokens and hierarchical towers need no
+    table."""
     import torch
     from transformers import AutoConfig, AutoModel
 
@@ -72,8 +74,10 @@ def copy_matching_weights(source: Any, target: Any, name: str) -> None:
                 picked = alt
     missing = [k for k in want if k not in picked]
     if len(missing) > len(want) // 4:
-        raise ModelError(f"the vision weights of '{name}' do not match its config ({len(missing)} of {len(want)} missing)",
-                         "pass a vision model or a dual encoder (CLIP/SigLIP) checkpoint")
+        raise ModelError(
+            f"the vision weights of '{name}' do not match its config ({len(missing)} of {len(want)} missing)",
+            "pass a vision model or a dual encoder (CLIP/SigLIP) checkpoint",
+        )
     target.load_state_dict(picked, strict=False)
 
 
@@ -98,18 +102,24 @@ def describe_tower(tower: Any, vision_config: Any, image_processor: Any, feature
     pixels = image_processor(Image.new("RGB", (256, 256)), return_tensors="pt")["pixel_values"]  # (1, 3, H, W)
     height, width = pixels.shape[-2:]
     if height != width:
-        raise ModelError(f"the image processor makes {height}x{width} images; vitcli needs square inputs",
-                         "use a tower whose processor crops or resizes to a square")
+        raise ModelError(
+            f"the image processor makes {height}x{width} images; vitcli needs square inputs",
+            "use a tower whose processor crops or resizes to a square",
+        )
     with torch.no_grad():
         states = tower(pixels.float(), output_hidden_states=True, return_dict=True).hidden_states
     try:
         feature = states[feature_layer]
     except IndexError:
-        raise ConfigError(f"vision_feature_layer {feature_layer} is out of range ({len(states)} hidden states)",
-                          "pick a layer between -1 and -{len(states)}") from None
+        raise ConfigError(
+            f"vision_feature_layer {feature_layer} is out of range ({len(states)} hidden states)",
+            "pick a layer between -1 and -{len(states)}",
+        ) from None
     if feature.dim() != 3:
-        raise ModelError(f"the vision tower's hidden states are {feature.dim()}-D, Llava needs (B, N, D)",
-                         "wrap a convolutional tower with --set model.vision_type=cnn (see modeling/cnn.py)")
+        raise ModelError(
+            f"the vision tower's hidden states are {feature.dim()}-D, Llava needs (B, N, D)",
+            "wrap a convolutional tower with --set model.vision_type=cnn (see modeling/cnn.py)",
+        )
     tokens = feature.shape[1]
     patch = getattr(vision_config, "patch_size", None)
     patch = patch if isinstance(patch, int) else (patch[0] if patch else None)
@@ -154,8 +164,11 @@ def prepare_chat_tokenizer(tokenizer: Any, chatml_template: str) -> dict[str, An
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token or IM_END
     tokenizer.image_token = IMAGE_TOKEN
     tokenizer.padding_side = "right"
-    eos = [i for i in (original_eos, tokenizer.convert_tokens_to_ids(IM_END) if IM_END in tokenizer.get_vocab()
-                       else None) if i is not None]
+    eos = [
+        i
+        for i in (original_eos, tokenizer.convert_tokens_to_ids(IM_END) if IM_END in tokenizer.get_vocab() else None)
+        if i is not None
+    ]
     if tokenizer.chat_template == chatml_template and IM_END in tokenizer.get_vocab():
         tokenizer.eos_token = IM_END  # answers end with the turn marker the labels teach
     return {"eos_token_id": sorted(set(eos)) or None, "pad_token_id": tokenizer.pad_token_id}

@@ -38,13 +38,23 @@ def encode_image_only(adapter: Any, samples: list[Any], max_length: int = 0) -> 
 
 def encode_seq2seq(adapter: Any, samples: list[Any], max_length: int = 0) -> dict[str, Any]:
     questions, answers = exchanges(adapter, samples)
-    batch = dict(adapter.processor(text=[q or "" for q in questions], images=[s.images[0] for s in samples],
-                                   padding=True, return_tensors="pt"))
+    batch = dict(
+        adapter.processor(
+            text=[q or "" for q in questions], images=[s.images[0] for s in samples], padding=True, return_tensors="pt"
+        )
+    )
     batch["labels"] = answer_labels(adapter, answers, max_length)
     return batch
 
 
 def encode_prefix_lm(adapter: Any, samples: list[Any]) -> dict[str, Any]:
     questions, answers = exchanges(adapter, samples)
-    return dict(adapter.processor(text=[q or "" for q in questions], images=[s.images[0] for s in samples],
-                                  suffix=answers, padding=True, return_tensors="pt"))
+    return dict(
+        adapter.processor(
+            text=[q or "" for q in questions],
+            images=[s.images[0] for s in samples],
+            suffix=answers,
+            padding=True,
+            return_tensors="pt",
+        )
+    )

@@ -21,8 +21,10 @@ PRELUDE = (
     "{%- endif -%}{%- endfor -%}"
     "{%- set messages = vitcli_ns.messages -%}"
 )
-PROBE = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "vitcli-question"}]},
-         {"role": "assistant", "content": [{"type": "text", "text": "vitcli-answer"}]}]
+PROBE = [
+    {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "vitcli-question"}]},
+    {"role": "assistant", "content": [{"type": "text", "text": "vitcli-answer"}]},
+]
 
 
 def with_structured_content(template: str, image_token: str) -> str:

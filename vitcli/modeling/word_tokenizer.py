@@ -41,8 +41,13 @@ def build_word_tokenizer(texts: Iterable[str], min_count: int = 1):
     core = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
     core.pre_tokenizer = split
     core.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins words with spaces, tidies punctuation
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, pad_token=PAD, unk_token=UNK, eos_token=IM_END,
-                                  extra_special_tokens={"image_token": IMAGE_TOKEN})
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token=PAD,
+        unk_token=UNK,
+        eos_token=IM_END,
+        extra_special_tokens={"image_token": IMAGE_TOKEN},
+    )
     tok.add_special_tokens({"additional_special_tokens": [IM_START, IM_END, IMAGE_TOKEN]})
     tok.chat_template = CHATML_TEMPLATE
     tok.padding_side = "left"

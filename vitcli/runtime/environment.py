@@ -19,10 +19,20 @@ from vitcli import __version__
 
 NOT_INSTALLED = "not installed"
 # module -> distribution name, in the order a report lists them
-PACKAGES = {"torch": "torch", "transformers": "transformers", "datasets": "datasets", "peft": "peft",
-            "accelerate": "accelerate", "tokenizers": "tokenizers", "torchvision": "torchvision",
-            "num2words": "num2words", "gguf": "gguf", "vllm": "vllm", "deepspeed": "deepspeed",
-            "bitsandbytes": "bitsandbytes"}
+PACKAGES = {
+    "torch": "torch",
+    "transformers": "transformers",
+    "datasets": "datasets",
+    "peft": "peft",
+    "accelerate": "accelerate",
+    "tokenizers": "tokenizers",
+    "torchvision": "torchvision",
+    "num2words": "num2words",
+    "gguf": "gguf",
+    "vllm": "vllm",
+    "deepspeed": "deepspeed",
+    "bitsandbytes": "bitsandbytes",
+}
 EXTRAS = {"families": ("torchvision", "num2words"), "gguf": ("gguf",), "vllm": ("vllm",)}  # extra -> modules
 FIND_ONLY = {"vllm"}  # found, not imported: importing vllm takes seconds and starts its own logging
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME")
@@ -81,8 +91,12 @@ def torch_info() -> tuple[str, dict[str, Any]]:
         cuda = torch.cuda.is_available()
         devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
         mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-        return torch.__version__, {"cuda_available": cuda, "cuda_version": torch.version.cuda, "devices": devices,
-                                   "mps_available": mps}
+        return torch.__version__, {
+            "cuda_available": cuda,
+            "cuda_version": torch.version.cuda,
+            "devices": devices,
+            "mps_available": mps,
+        }
     except Exception as e:  # a broken torch install is exactly what a bug report should show
         return package_version("torch", "torch"), {"error": f"{type(e).__name__}: {e}"}
 
@@ -103,8 +117,17 @@ def collect_environment() -> Environment:
     packages = {m: package_version(m, d) for m, d in PACKAGES.items() if m != "torch"}
     torch_version, torch_details = torch_info()
     packages = {"torch": torch_version, **packages}
-    extras = {name: all(installed(m) if m in FIND_ONLY else importable(m) for m in modules)
-              for name, modules in EXTRAS.items()}
-    return Environment(vitcli=__version__, python=sys.version.split()[0], platform=platform.platform(),
-                       packages=packages, torch=torch_details, java=java_version(), extras=extras,
-                       offline={name: os.environ.get(name) for name in OFFLINE_VARS})
+    extras = {
+        name: all(installed(m) if m in FIND_ONLY else importable(m) for m in modules)
+        for name, modules in EXTRAS.items()
+    }
+    return Environment(
+        vitcli=__version__,
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        packages=packages,
+        torch=torch_details,
+        java=java_version(),
+        extras=extras,
+        offline={name: os.environ.get(name) for name in OFFLINE_VARS},
+    )

@@ -60,7 +60,9 @@ def _umask() -> int:
 def check_output_free(path: Path, overwrite: bool, flag: str = "--out") -> None:
     """Refuse to clobber an existing output unless the user said --overwrite."""
     if path.exists() and not overwrite:
-        raise ConfigError(f"output '{path}' already exists", f"pass --overwrite to replace it, or choose another {flag}")
+        raise ConfigError(
+            f"output '{path}' already exists", f"pass --overwrite to replace it, or choose another {flag}"
+        )
 
 
 @contextlib.contextmanager
@@ -144,11 +146,14 @@ def read_json(path: Path | str) -> Any:
     except UnicodeDecodeError as e:
         raise DataError(f"'{path}' is not valid UTF-8 (byte {e.start})", "re-encode the file as UTF-8") from None
     except json.JSONDecodeError as e:
-        raise DataError(f"'{path}' is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})",
-                        "fix the file or check that it is the right one") from None
+        raise DataError(
+            f"'{path}' is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})",
+            "fix the file or check that it is the right one",
+        ) from None
     except JSON_ERRORS as e:
-        raise DataError(f"'{path}' is not valid JSON: {json_error_message(e)}",
-                        "fix the file or check that it is the right one") from None
+        raise DataError(
+            f"'{path}' is not valid JSON: {json_error_message(e)}", "fix the file or check that it is the right one"
+        ) from None
 
 
 def iter_jsonl(path: Path | str) -> Iterator[tuple[int, Any]]:
@@ -157,15 +162,18 @@ def iter_jsonl(path: Path | str) -> Iterator[tuple[int, Any]]:
     try:
         for lineno, line, too_long in iter_lines(f):
             if too_long:
-                raise DataError(f"line {lineno} of '{path}' is longer than {MAX_LINE_BYTES} bytes",
-                                "split the record or check the file format")
+                raise DataError(
+                    f"line {lineno} of '{path}' is longer than {MAX_LINE_BYTES} bytes",
+                    "split the record or check the file format",
+                )
             if not line.strip():
                 continue
             try:
                 yield lineno, json.loads(line)
             except JSON_ERRORS as e:
-                raise DataError(f"line {lineno} of '{path}' is not valid JSON: {json_error_message(e)}",
-                                "fix or remove that line") from None
+                raise DataError(
+                    f"line {lineno} of '{path}' is not valid JSON: {json_error_message(e)}", "fix or remove that line"
+                ) from None
     except UnicodeDecodeError as e:
         raise DataError(f"'{path}' is not valid UTF-8 (byte {e.start})", "re-encode the file as UTF-8") from None
     finally:

@@ -14,10 +14,26 @@ from vitcli.runtime.errors import ConfigError
 CHECKPOINTS = "checkpoints"
 COMPLETE_MARKER = "trainer_state.json"  # the Trainer writes it last: a checkpoint without it was cut short
 # Keys that change the model, the data order or the optimisation: a resumed run must not change them.
-SAME_RUN_KEYS = ("data", "model", "stage", "seed", "per_device_batch_size", "gradient_accumulation_steps",
-                 "learning_rate", "vision_learning_rate", "projector_learning_rate", "weight_decay",
-                 "warmup_ratio", "max_length", "max_train_samples", "pack_turns", "group_by_length",
-                 "contrastive_weight", "contrastive_temperature", "skip_bad_samples")
+SAME_RUN_KEYS = (
+    "data",
+    "model",
+    "stage",
+    "seed",
+    "per_device_batch_size",
+    "gradient_accumulation_steps",
+    "learning_rate",
+    "vision_learning_rate",
+    "projector_learning_rate",
+    "weight_decay",
+    "warmup_ratio",
+    "max_length",
+    "max_train_samples",
+    "pack_turns",
+    "group_by_length",
+    "contrastive_weight",
+    "contrastive_temperature",
+    "skip_bad_samples",
+)
 
 
 def checkpoint_step(path: Path) -> int:
@@ -49,15 +65,19 @@ def resolve_resume(run_dir: Path, resume: bool, resume_from: str | None) -> Path
     if resume_from:
         ckpt = Path(resume_from)
         if not (ckpt / COMPLETE_MARKER).is_file():
-            raise ConfigError(f"'{ckpt}' is not a complete training checkpoint (no {COMPLETE_MARKER})",
-                              f"pass a folder such as {run_dir / CHECKPOINTS}/checkpoint-N, or use --resume")
+            raise ConfigError(
+                f"'{ckpt}' is not a complete training checkpoint (no {COMPLETE_MARKER})",
+                f"pass a folder such as {run_dir / CHECKPOINTS}/checkpoint-N, or use --resume",
+            )
         return ckpt
     if not resume:
         return None
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
-        raise ConfigError(f"no complete checkpoint under '{run_dir / CHECKPOINTS}' to resume from",
-                          "train with --save-every-steps N (or interrupt with Ctrl-C, which saves), then --resume")
+        raise ConfigError(
+            f"no complete checkpoint under '{run_dir / CHECKPOINTS}' to resume from",
+            "train with --save-every-steps N (or interrupt with Ctrl-C, which saves), then --resume",
+        )
     return ckpt
 
 
@@ -66,17 +86,18 @@ def check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
     changed = [k for k in SAME_RUN_KEYS if k in saved and saved.get(k) != current.get(k)]
     if changed:
         k = changed[0]
-        raise ConfigError(f"--resume with a different '{k}' ({saved[k]!r} in the run, {current[k]!r} now)",
-                          "resume with the same flags as the original run (only --max-steps, --epochs, logging, "
-                          "saving and evaluation cadence may change)")
+        raise ConfigError(
+            f"--resume with a different '{k}' ({saved[k]!r} in the run, {current[k]!r} now)",
+            "resume with the same flags as the original run (only --max-steps, --epochs, logging, "
+            "saving and evaluation cadence may change)",
+        )
 
 
 def trim_metrics(path: Path, step: int) -> None:
     """Drop metrics.jsonl rows logged after `step` (steps a kill -9 lost), so the resumed curve continues."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and _row_step(line) <= step]
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and _row_step(line) <= step]
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
     tmp.replace(path)

@@ -21,7 +21,7 @@ def group_by_image(rows: Any, max_turns: int) -> list[list[int]]:
     for i, cells in enumerate(rows["images"]):
         key = hashlib.sha1(cells[0]["bytes"]).digest() if len(cells) == 1 else f"alone-{i}".encode()
         groups.setdefault(key, []).append(i)
-    return [members[s:s + max_turns] for members in groups.values() for s in range(0, len(members), max_turns)]
+    return [members[s : s + max_turns] for members in groups.values() for s in range(0, len(members), max_turns)]
 
 
 def share_prefix(encs: list[Encoded], image_token_id: int, num_image_tokens: int) -> Encoded | None:
@@ -62,8 +62,9 @@ class ConversationDataset(torch.utils.data.Dataset):
     and keeps the rows independent (see share_prefix); a pack stops before it would exceed `max_length`, and rows
     whose prefixes differ stay separate samples."""
 
-    def __init__(self, hf_split: Any, processor: Any, num_image_tokens: int, pack_turns: int = 1,
-                 max_length: int = 0) -> None:
+    def __init__(
+        self, hf_split: Any, processor: Any, num_image_tokens: int, pack_turns: int = 1, max_length: int = 0
+    ) -> None:
         self.rows = undecoded_images(hf_split)
         self.processor = processor
         tokenizer = processor.tokenizer
@@ -140,8 +141,8 @@ def segment_mask(items: list[dict[str, Any]], width: int, additive: bool = False
     pos = torch.zeros((len(items), width), dtype=torch.long)
     for row, x in enumerate(items):
         s = x.get("segment_ids") or [0] * len(x["input_ids"])
-        seg[row, :len(s)] = torch.tensor(s)
-        pos[row, :len(s)] = torch.tensor(position_ids_of(s))
+        seg[row, : len(s)] = torch.tensor(s)
+        pos[row, : len(s)] = torch.tensor(position_ids_of(s))
     q, k = seg.unsqueeze(2), seg.unsqueeze(1)  # (B, T, 1), (B, 1, T)
     causal = torch.ones(width, width, dtype=torch.bool).tril()
     allowed = causal & (k >= 0) & ((k == 0) | (k == q))

@@ -20,8 +20,9 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: float
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def pooled_pairs(inputs_embeds: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 image_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pooled_pairs(
+    inputs_embeds: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, image_token_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(image_emb, text_emb), each (B_img, D), from the LM's input embeddings (image features already merged)."""
     is_image = input_ids == image_token_id  # (B, T)
     has_image = is_image.any(dim=1)

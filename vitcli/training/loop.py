@@ -26,27 +26,46 @@ def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
     if dtype == torch.float16 and device == "cpu":
         raise ConfigError("--dtype fp16 needs a GPU (loss scaling runs on CUDA)", "use --dtype fp32 or bf16 on CPU")
     if cfg.deepspeed and importlib.util.find_spec("deepspeed") is None:
-        raise ConfigError("--deepspeed needs the deepspeed package, which is not installed",
-                          "pip install 'vitcli[deepspeed]' (on a CUDA machine), or drop --deepspeed")
+        raise ConfigError(
+            "--deepspeed needs the deepspeed package, which is not installed",
+            "pip install 'vitcli[deepspeed]' (on a CUDA machine), or drop --deepspeed",
+        )
     saving = cfg.save_every_steps > 0
     evaluating = cfg.eval_every_steps > 0
     return TrainingArguments(
         output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=cfg.per_device_batch_size, per_device_eval_batch_size=cfg.per_device_batch_size,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        per_device_eval_batch_size=cfg.per_device_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         activation_checkpointing=cfg.gradient_checkpointing,
-        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
-        warmup_steps=cfg.warmup_ratio, lr_scheduler_type="cosine",
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
-        logging_steps=cfg.log_every_steps, logging_first_step=True,
-        save_strategy="steps" if saving else "no", save_steps=cfg.save_every_steps if saving else 500,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type="cosine",
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        logging_steps=cfg.log_every_steps,
+        logging_first_step=True,
+        save_strategy="steps" if saving else "no",
+        save_steps=cfg.save_every_steps if saving else 500,
         save_total_limit=cfg.keep_last_checkpoints or None,
-        eval_strategy="steps" if evaluating else "no", eval_steps=cfg.eval_every_steps if evaluating else None,
+        eval_strategy="steps" if evaluating else "no",
+        eval_steps=cfg.eval_every_steps if evaluating else None,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        report_to=[], disable_tqdm=True, seed=cfg.seed, data_seed=cfg.seed,
-        use_cpu=device == "cpu", bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
-        deepspeed=cfg.deepspeed, fsdp=cfg.fsdp or None, fsdp_config=cfg.fsdp_config,
-        dataloader_num_workers=0, remove_unused_columns=False, log_level="error",
+        report_to=[],
+        disable_tqdm=True,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=device == "cpu",
+        bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16,
+        deepspeed=cfg.deepspeed,
+        fsdp=cfg.fsdp or None,
+        fsdp_config=cfg.fsdp_config,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        log_level="error",
     )
 
 
@@ -132,8 +151,15 @@ class VitcliTrainer(Trainer):
     """Trainer with per-part learning rates (vision tower / projector / LM, as LLaVA's mm_projector_lr),
     precomputed length-grouped batches, the optional InfoNCE term, and task metrics at each evaluation."""
 
-    def __init__(self, *args: Any, lr_by_part: dict[str, float] | None = None, contrastive_weight: float = 0.0,
-                 contrastive_temperature: float = 0.07, task_eval: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        lr_by_part: dict[str, float] | None = None,
+        contrastive_weight: float = 0.0,
+        contrastive_temperature: float = 0.07,
+        task_eval: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lr_by_part = {k: v for k, v in (lr_by_part or {}).items() if v is not None}
         self.contrastive_weight = contrastive_weight
@@ -156,8 +182,13 @@ class VitcliTrainer(Trainer):
             for p in g["params"]:
                 by_part[part_of.get(id(p))].append(p)
             for part, params in by_part.items():
-                groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": params,
-                               "lr": self.lr_by_part.get(part, g["lr"])})
+                groups.append(
+                    {
+                        **{k: v for k, v in g.items() if k != "params"},
+                        "params": params,
+                        "lr": self.lr_by_part.get(part, g["lr"]),
+                    }
+                )
         opt.param_groups = []  # no optimizer state exists yet, so regrouping is safe
         for g in groups:
             opt.add_param_group(g)
@@ -178,8 +209,10 @@ class VitcliTrainer(Trainer):
         try:
             self.model.load_state_dict(saved.state_dict(), strict=True)
         except RuntimeError as e:
-            raise ModelError(f"checkpoint '{ckpt}' does not match the model: {str(e).splitlines()[0]}",
-                             "resume with the same model flags as the original run") from None
+            raise ModelError(
+                f"checkpoint '{ckpt}' does not match the model: {str(e).splitlines()[0]}",
+                "resume with the same model flags as the original run",
+            ) from None
 
     def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001
         dataset = train_dataset if train_dataset is not None else self.train_dataset
@@ -192,8 +225,7 @@ class VitcliTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
         if not self.contrastive_weight or "pixel_values" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        loss, outputs = super().compute_loss(model, {**inputs, "output_hidden_states": True}, True,
-                                             num_items_in_batch)
+        loss, outputs = super().compute_loss(model, {**inputs, "output_hidden_states": True}, True, num_items_in_batch)
         image_token_id = self.accelerator.unwrap_model(model).config.image_token_id
         extra = contrastive_loss(outputs, inputs, image_token_id, self.contrastive_temperature)
         if model.training:

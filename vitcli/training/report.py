@@ -21,8 +21,12 @@ class MemoryEstimate:
 
     def describe(self) -> str:
         unit, scale = ("GiB", 1.0) if self.total_gib >= 1 else ("MiB", 1024.0)
-        parts = {"weights": self.weights_gib, "gradients": self.gradients_gib, "AdamW": self.optimizer_gib,
-                 "activations": self.activations_gib}
+        parts = {
+            "weights": self.weights_gib,
+            "gradients": self.gradients_gib,
+            "AdamW": self.optimizer_gib,
+            "activations": self.activations_gib,
+        }
         detail = ", ".join(f"{k} {v * scale:.1f}" for k, v in parts.items())
         return f"memory estimate per device: {self.total_gib * scale:.1f} {unit} ({detail})"
 

@@ -20,8 +20,9 @@ class RowDataset(torch.utils.data.Dataset):
     VQA rows) are left out and counted in `report.left_out`; rows that cannot train are an error, or with
     `skip_bad` dropped and counted."""
 
-    def __init__(self, hf_split: Any, adapter: FamilyAdapter, skip_bad: bool = False, split: str = "train",
-                 max_length: int = 0) -> None:
+    def __init__(
+        self, hf_split: Any, adapter: FamilyAdapter, skip_bad: bool = False, split: str = "train", max_length: int = 0
+    ) -> None:
         self.rows = undecoded_images(hf_split)
         self.adapter = adapter
         self.report = SampleReport(num_samples=len(self.rows))

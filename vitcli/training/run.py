@@ -45,8 +45,9 @@ class TrainResult:
         return dataclasses.asdict(self)
 
 
-def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
-          notify: Callable[[str], None] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig, callbacks: list[Any] | None = None, notify: Callable[[str], None] | None = None
+) -> TrainResult:
     """Train per `cfg`. `notify` receives status lines for people (memory estimate, resume, skipped samples).
     SIGINT/SIGTERM save a checkpoint at the next step boundary, then raise Interrupted (exit 130)."""
     import torch
@@ -128,11 +129,18 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
     stop = StopOnSignal()
     lr_by_part = {"vision_tower": cfg.vision_learning_rate, "multi_modal_projector": cfg.projector_learning_rate}
     trainer = VitcliTrainer(
-        model=model, args=args, train_dataset=train_set, eval_dataset=eval_set, lr_by_part=lr_by_part,
-        data_collator=collator, contrastive_weight=cfg.contrastive_weight,
-        contrastive_temperature=cfg.contrastive_temperature, task_eval=task_eval,
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        lr_by_part=lr_by_part,
+        data_collator=collator,
+        contrastive_weight=cfg.contrastive_weight,
+        contrastive_temperature=cfg.contrastive_temperature,
+        task_eval=task_eval,
         compute_loss_func=answer_loss_func(cfg.loss_reduction),
-        callbacks=[logger, stop, *(tensorboard_callback(cfg, out) if main else []), *(callbacks or [])])
+        callbacks=[logger, stop, *(tensorboard_callback(cfg, out) if main else []), *(callbacks or [])],
+    )
     trainer.remove_callback(PrinterCallback)  # stdout is for results; progress goes through our callbacks
 
     # 4. Train (a signal saves a checkpoint and stops), then save a standard checkpoint (safetensors + config +
@@ -146,21 +154,38 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None,
         torch.set_grad_enabled(True)
     seconds = time.perf_counter() - start
     if stop.stopped_at is not None:
-        raise Interrupted(f"training interrupted at step {stop.stopped_at}; checkpoint saved in "
-                          f"'{out / 'checkpoints'}/checkpoint-{stop.stopped_at}'",
-                          "run the same command with --resume to continue")
+        raise Interrupted(
+            f"training interrupted at step {stop.stopped_at}; checkpoint saved in "
+            f"'{out / 'checkpoints'}/checkpoint-{stop.stopped_at}'",
+            "run the same command with --resume to continue",
+        )
     trainer.model = merge_lora(trainer.model)  # LoRA runs export a plain model, adapters merged
     save_final_model(trainer, processor, out)
     curve = main and plot_loss_curve(read_metrics(out / METRICS), out / LOSS_CURVE)
     return TrainResult(
-        output=str(out), global_step=stats.global_step, epochs=float(trainer.state.epoch or 0.0),
-        first_loss=logger.first_loss, final_loss=logger.last_loss, seconds=round(seconds, 2),
-        samples_per_second=round(stats.global_step * args.train_batch_size * args.gradient_accumulation_steps
-                                 * args.world_size / max(seconds, 1e-9), 2),
-        num_parameters=sum(p.numel() for p in model.parameters()), trainable_parameters=trainable,
-        config=json.loads(json.dumps(to_dict(cfg))), resumed_from=str(resume_ckpt) if resume_ckpt else None,
-        memory_estimate_gib=memory.total_gib, bad_samples=samples.reasons if samples.num_skipped else {},
-        truncated_samples=samples.num_truncated, loss_curve=str(out / LOSS_CURVE) if curve else None)
+        output=str(out),
+        global_step=stats.global_step,
+        epochs=float(trainer.state.epoch or 0.0),
+        first_loss=logger.first_loss,
+        final_loss=logger.last_loss,
+        seconds=round(seconds, 2),
+        samples_per_second=round(
+            stats.global_step
+            * args.train_batch_size
+            * args.gradient_accumulation_steps
+            * args.world_size
+            / max(seconds, 1e-9),
+            2,
+        ),
+        num_parameters=sum(p.numel() for p in model.parameters()),
+        trainable_parameters=trainable,
+        config=json.loads(json.dumps(to_dict(cfg))),
+        resumed_from=str(resume_ckpt) if resume_ckpt else None,
+        memory_estimate_gib=memory.total_gib,
+        bad_samples=samples.reasons if samples.num_skipped else {},
+        truncated_samples=samples.num_truncated,
+        loss_curve=str(out / LOSS_CURVE) if curve else None,
+    )
 
 
 def open_run_dir(cfg: TrainConfig, out: Path, resuming: bool, main: bool) -> Path | None:
@@ -184,7 +209,8 @@ def open_run_dir(cfg: TrainConfig, out: Path, resuming: bool, main: bool) -> Pat
         if ckpt is None:
             for name in RUN_ARTIFACTS if cfg.overwrite else ():
                 shutil.rmtree(out / name, ignore_errors=True) if (out / name).is_dir() else (out / name).unlink(
-                    missing_ok=True)
+                    missing_ok=True
+                )
         else:
             remove_incomplete_checkpoints(out)
             trim_metrics(out / METRICS, checkpoint_step(ckpt))
@@ -217,12 +243,16 @@ def packed_data(cfg: TrainConfig, data: Any, train_rows: Any, model: Any, proces
     tokenizer = processor.tokenizer
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     if model.config.model_type != "llava" or image_token_id in (None, tokenizer.unk_token_id):
-        raise ConfigError(f"pack_turns > 1 packs vitcli-composed LLaVA models; this is a {model.config.model_type}",
-                          "drop --set pack_turns (or --preset tiny) for this model")
+        raise ConfigError(
+            f"pack_turns > 1 packs vitcli-composed LLaVA models; this is a {model.config.model_type}",
+            "drop --set pack_turns (or --preset tiny) for this model",
+        )
     attention = getattr(getattr(model.config, "text_config", model.config), "_attn_implementation", None) or "sdpa"
     if attention not in ("sdpa", "eager"):
-        raise ConfigError(f"pack_turns > 1 needs a 4D attention mask, which {attention} attention does not take",
-                          "use --set pack_turns=1, or load the LM with sdpa or eager attention")
+        raise ConfigError(
+            f"pack_turns > 1 needs a 4D attention mask, which {attention} attention does not take",
+            "use --set pack_turns=1, or load the LM with sdpa or eager attention",
+        )
     num_image_tokens = count_image_tokens(processor)
     train_set = ConversationDataset(train_rows, processor, num_image_tokens, cfg.pack_turns, cfg.max_length)
     collator = Collator(tokenizer.pad_token_id, additive_mask=attention == "eager")
@@ -238,8 +268,10 @@ def packed_data(cfg: TrainConfig, data: Any, train_rows: Any, model: Any, proces
 
 def validation_rows(cfg: TrainConfig, data: Any) -> Any:
     if "validation" not in data or len(data["validation"]) == 0:
-        raise DataError(f"--eval-every-steps needs a validation split in '{cfg.data}'",
-                        "build the dataset with validation rows, or drop --eval-every-steps")
+        raise DataError(
+            f"--eval-every-steps needs a validation split in '{cfg.data}'",
+            "build the dataset with validation rows, or drop --eval-every-steps",
+        )
     rows = data["validation"]
     if cfg.eval_max_samples:
         rows = rows.select(range(min(cfg.eval_max_samples * 4, len(rows))))

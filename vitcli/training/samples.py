@@ -31,14 +31,18 @@ class SampleReport:
         """Bad samples are an error unless skip_bad (then counted as skipped); none left is always an error."""
         if self.num_bad and not skip_bad:
             summary = ", ".join(f"{n} {r}" for r, n in self.reasons.items())
-            raise DataError(f"{self.num_bad} of {self.num_samples} {split} samples cannot train ({summary}); "
-                            f"first: {self.examples[0]}",
-                            "raise --max-length, fix the rows, or pass --skip-bad-samples to drop them (counted)")
+            raise DataError(
+                f"{self.num_bad} of {self.num_samples} {split} samples cannot train ({summary}); "
+                f"first: {self.examples[0]}",
+                "raise --max-length, fix the rows, or pass --skip-bad-samples to drop them (counted)",
+            )
         self.num_skipped = self.num_bad
         if not any_left:
             left = f" ({self.left_out} rows of tasks this model does not train on)" if self.left_out else ""
-            raise DataError(f"no {split} samples left after dropping {self.num_bad} bad ones{left}",
-                            "raise --max-length, or train on rows this model can learn from")
+            raise DataError(
+                f"no {split} samples left after dropping {self.num_bad} bad ones{left}",
+                "raise --max-length, or train on rows this model can learn from",
+            )
 
 
 def sample_problem(enc: Encoded, max_length: int, image_token_id: int | set[int]) -> str | None:
@@ -54,8 +58,9 @@ def sample_problem(enc: Encoded, max_length: int, image_token_id: int | set[int]
     return None
 
 
-def check_samples(dataset: Any, max_length: int, image_token_id: int, skip_bad: bool,
-                  split: str = "train") -> SampleReport:
+def check_samples(
+    dataset: Any, max_length: int, image_token_id: int, skip_bad: bool, split: str = "train"
+) -> SampleReport:
     """Truncate `dataset.encoded` in place to max_length; fail on bad samples, or drop them when skip_bad."""
     report = SampleReport(num_samples=len(dataset.encoded))
     keep = []

@@ -41,14 +41,22 @@ def show_samples(cfg: TrainConfig, count: int) -> list[SampleView]:
     image_ids = adapter.image_token_ids()
     views = []
     for i, (ids, labels) in enumerate(encoded_samples(cfg, rows, model, processor, adapter, count)):
-        views.append(SampleView(i, render_marked(processor.tokenizer, ids, labels, image_ids), len(ids),
-                                sum(t not in image_ids for t in ids), sum(t in image_ids for t in ids),
-                                sum(x != IGNORE_INDEX for x in labels)))
+        views.append(
+            SampleView(
+                i,
+                render_marked(processor.tokenizer, ids, labels, image_ids),
+                len(ids),
+                sum(t not in image_ids for t in ids),
+                sum(t in image_ids for t in ids),
+                sum(x != IGNORE_INDEX for x in labels),
+            )
+        )
     return views
 
 
-def encoded_samples(cfg: TrainConfig, rows: Any, model: Any, processor: Any, adapter: Any,
-                    count: int) -> list[tuple[list[int], list[int]]]:
+def encoded_samples(
+    cfg: TrainConfig, rows: Any, model: Any, processor: Any, adapter: Any, count: int
+) -> list[tuple[list[int], list[int]]]:
     """(ids, labels) of the first `count` samples: packed conversations, or adapter batches of one."""
     if cfg.pack_turns > 1:
         from vitcli.training.run import packed_data
@@ -57,8 +65,9 @@ def encoded_samples(cfg: TrainConfig, rows: Any, model: Any, processor: Any, ada
         return [(e.input_ids, e.labels) for e in train_set.encoded[:count]]
     from vitcli.training.rows import RowDataset
 
-    train_set = RowDataset(rows.select(range(min(len(rows), count * 4))), adapter, skip_bad=True,
-                           max_length=cfg.max_length)
+    train_set = RowDataset(
+        rows.select(range(min(len(rows), count * 4))), adapter, skip_bad=True, max_length=cfg.max_length
+    )
     out = []
     for k in range(min(count, len(train_set))):
         batch = adapter.encode_training([train_set[k]], cfg.max_length)
@@ -68,7 +77,8 @@ def encoded_samples(cfg: TrainConfig, rows: Any, model: Any, processor: Any, ada
 
 def render_marked(tokenizer: Any, ids: list[int], labels: list[int], image_ids: set[int]) -> str:
     """Decode runs of tokens; trained runs inside [[ ]], image-token runs as <image x N>."""
-    kinds = ["image" if t in image_ids else "trained" if y != IGNORE_INDEX else "text" for t, y in zip(ids, labels)]
+    pairs = zip(ids, labels, strict=True)
+    kinds = ["image" if t in image_ids else "trained" if y != IGNORE_INDEX else "text" for t, y in pairs]
     parts, start = [], 0
     for k in range(1, len(ids) + 1):
         if k < len(ids) and kinds[k] == kinds[start]:

@@ -49,14 +49,28 @@ class TaskEval:
             with torch.no_grad():
                 for task, rows in self.by_task.items():
                     meta = rows.remove_columns("images")
-                    images = [open_image(cells[0] if cells else None, row_id) for cells, row_id in
-                              zip(rows["images"], meta["id"], strict=True)]
-                    preds = generate(model, self.processor, images, [prompt_of(r) for r in meta], self.gen,
-                                     tasks=[task] * len(images))
+                    images = [
+                        open_image(cells[0] if cells else None, row_id)
+                        for cells, row_id in zip(rows["images"], meta["id"], strict=True)
+                    ]
+                    preds = generate(
+                        model,
+                        self.processor,
+                        images,
+                        [prompt_of(r) for r in meta],
+                        self.gen,
+                        tasks=[task] * len(images),
+                    )
                     answers = dict(zip(meta["id"], (p.text for p in preds), strict=True))
                     if task == "vqa":
-                        items = {r["id"]: {"answers": r["answers"], "answer_type": r["answer_type"],
-                                           "question_type": r["question_type"]} for r in meta}
+                        items = {
+                            r["id"]: {
+                                "answers": r["answers"],
+                                "answer_type": r["answer_type"],
+                                "question_type": r["question_type"],
+                            }
+                            for r in meta
+                        }
                         metrics["eval_vqa_accuracy"] = float(score_vqa(answers, items).metrics["overall"])
                     else:
                         metrics["eval_cider"] = cider(answers, {r["id"]: r["references"] for r in meta})

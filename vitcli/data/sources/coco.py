@@ -19,9 +19,7 @@ from vitcli.runtime.io import read_json
 
 
 def read_coco(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
-    path = require_file(
-        spec.path, "COCO annotations file", "pass captions_*.json or Karpathy's dataset_coco.json"
-    )
+    path = require_file(spec.path, "COCO annotations file", "pass captions_*.json or Karpathy's dataset_coco.json")
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DataError(

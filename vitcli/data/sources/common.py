@@ -120,8 +120,7 @@ def iter_json_rows(path: Path, key: str | None = None) -> Iterator[tuple[int, An
         data = data[key]
     if not isinstance(data, list):
         raise DataError(
-            f"'{path.name}' holds a JSON {type(data).__name__.replace('dict', 'object')}, "
-            "expected a list of records",
+            f"'{path.name}' holds a JSON {type(data).__name__.replace('dict', 'object')}, expected a list of records",
             "pass a JSON list (or JSONL, one record per line)",
         )
     yield from enumerate(data, start=1)

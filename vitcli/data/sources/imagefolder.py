@@ -180,9 +180,7 @@ def metadata_files(root: Path) -> list[tuple[Path, str]]:
 def read_imagefolder(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
     root = Path(spec.path)
     if not root.is_dir():
-        raise DataError(
-            f"image folder '{root}' not found", "pass a directory holding images and metadata.jsonl"
-        )
+        raise DataError(f"image folder '{root}' not found", "pass a directory holding images and metadata.jsonl")
     for meta, split in metadata_files(root):
         for item in iter_metadata(meta):
             if isinstance(item, Rejection):

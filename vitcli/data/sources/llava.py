@@ -60,13 +60,14 @@ def image_field(obj: dict[str, Any]) -> list[str] | Rejection:
 
 def read_llava(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
     path = require_file(spec.path, "LLaVA file", "pass the conversation JSON/JSONL file")
-    yield from read_conversation_rows(spec, path, "llava", lambda obj, n: conversations_to_messages(
-        obj.get("conversations"), n))
+    yield from read_conversation_rows(
+        spec, path, "llava", lambda obj, n: conversations_to_messages(obj.get("conversations"), n)
+    )
 
 
-def read_conversation_rows(spec: SourceSpec, path: Any, kind: str,
-                           to_messages: Callable[[dict, int], list[dict[str, str]] | str]
-                           ) -> Iterator[Candidate | Rejection]:
+def read_conversation_rows(
+    spec: SourceSpec, path: Any, kind: str, to_messages: Callable[[dict, int], list[dict[str, str]] | str]
+) -> Iterator[Candidate | Rejection]:
     """The row loop shared by the conversation formats (llava, messages): object check, image paths,
     messages from `to_messages` (a string return is the rejection reason), id defaulting to '<kind>-<row>'."""
     root, split = spec.image_root(), spec.split or "train"

@@ -55,5 +55,4 @@ def normalize_messages(msgs: Any, num_images: int) -> list[dict[str, str]] | str
 
 def read_messages(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
     path = require_file(spec.path, "messages file", "pass a JSON/JSONL file of {messages, images} rows")
-    yield from read_conversation_rows(spec, path, "messages", lambda obj, n: normalize_messages(
-        obj.get("messages"), n))
+    yield from read_conversation_rows(spec, path, "messages", lambda obj, n: normalize_messages(obj.get("messages"), n))

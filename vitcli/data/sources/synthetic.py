@@ -12,8 +12,14 @@ from PIL import Image, ImageDraw
 
 from vitcli.data.records import Record
 
-COLORS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (235, 200, 30),
-          "purple": (140, 60, 180), "orange": (245, 130, 20)}
+COLORS = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (235, 200, 30),
+    "purple": (140, 60, 180),
+    "orange": (245, 130, 20),
+}
 SHAPES = ("circle", "square", "triangle")
 GRID = 3
 POSITIONS = ("top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right")
@@ -48,8 +54,10 @@ def sample_scene(rng: random.Random, with_sizes: bool) -> list[Shape]:
     n = rng.randint(1, 3)
     cells = sorted(rng.sample(range(GRID * GRID), n))
     pairs = rng.sample([(k, c) for k in SHAPES for c in COLORS], n)
-    return [Shape(k, c, cell, rng.choice(("small", "large")) if with_sizes else "large")
-            for (k, c), cell in zip(pairs, cells)]
+    return [
+        Shape(k, c, cell, rng.choice(("small", "large")) if with_sizes else "large")
+        for (k, c), cell in zip(pairs, cells, strict=False)
+    ]
 
 
 def draw_scene(shapes: list[Shape], size: int, rng: random.Random) -> bytes:
@@ -86,8 +94,10 @@ def _join(phrases: list[str]) -> str:
 
 def describe(shapes: list[Shape], with_sizes: bool) -> list[str]:
     """The canonical caption first, then differently worded references (same facts)."""
-    placed = [f"{_a(s.phrase(with_sizes))} {'in the' if POSITIONS[s.cell] == 'center' else 'at the'} {POSITIONS[s.cell]}"
-              for s in shapes]
+    placed = [
+        f"{_a(s.phrase(with_sizes))} {'in the' if POSITIONS[s.cell] == 'center' else 'at the'} {POSITIONS[s.cell]}"
+        for s in shapes
+    ]
     plain = [_a(s.phrase(with_sizes)) for s in shapes]
     n = len(shapes)
     count = f"{NUMBER_WORDS[n]} shape{'s' if n > 1 else ''}"
@@ -158,14 +168,34 @@ def generate_synthetic(cfg: SyntheticConfig) -> dict[str, list[Record]]:
             refs = describe(shapes, cfg.with_sizes)
             base = f"synthetic-{split}-{i:06d}"
             src = f"synthetic:seed={cfg.seed}:{split}:{i}"
-            records.append(Record(id=f"{base}-cap", images=[png], task="caption", source=src, references=refs,
-                                  messages=[{"role": "user", "content": f"<image>\n{CAPTION_PROMPT}"},
-                                            {"role": "assistant", "content": refs[0]}]))
+            records.append(
+                Record(
+                    id=f"{base}-cap",
+                    images=[png],
+                    task="caption",
+                    source=src,
+                    references=refs,
+                    messages=[
+                        {"role": "user", "content": f"<image>\n{CAPTION_PROMPT}"},
+                        {"role": "assistant", "content": refs[0]},
+                    ],
+                )
+            )
             for j, (q, a, atype, qtype) in enumerate(ask_questions(shapes, rng)):
-                records.append(Record(
-                    id=f"{base}-q{j}", images=[png], task="vqa", source=src,
-                    answers=human_answers(a, rng, _distractors(atype, a)), answer_type=atype, question_type=qtype,
-                    messages=[{"role": "user", "content": f"<image>\n{q}\n{SHORT_ANSWER}"},
-                              {"role": "assistant", "content": a}]))
+                records.append(
+                    Record(
+                        id=f"{base}-q{j}",
+                        images=[png],
+                        task="vqa",
+                        source=src,
+                        answers=human_answers(a, rng, _distractors(atype, a)),
+                        answer_type=atype,
+                        question_type=qtype,
+                        messages=[
+                            {"role": "user", "content": f"<image>\n{q}\n{SHORT_ANSWER}"},
+                            {"role": "assistant", "content": a},
+                        ],
+                    )
+                )
         out[split] = records
     return out

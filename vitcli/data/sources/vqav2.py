@@ -40,9 +40,7 @@ def text_or_none(value: object) -> str | None:
 
 
 def read_vqav2(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
-    qpath = require_file(
-        spec.path, "VQA v2 questions file", "pass --questions v2_OpenEnded_mscoco_*_questions.json"
-    )
+    qpath = require_file(spec.path, "VQA v2 questions file", "pass --questions v2_OpenEnded_mscoco_*_questions.json")
     top = read_json(qpath)  # cheap next to the annotations join
     subtype = top.get("data_subtype", "") if isinstance(top, dict) else ""
     if not isinstance(subtype, str):
@@ -62,11 +60,7 @@ def read_vqav2(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | R
             yield item
             continue
         row, q = item
-        if (
-            not isinstance(q, dict)
-            or not isinstance(q.get("question"), str)
-            or not isinstance(q.get("image_id"), int)
-        ):
+        if not isinstance(q, dict) or not isinstance(q.get("question"), str) or not isinstance(q.get("image_id"), int):
             yield Rejection(qpath.name, row, f"{MALFORMED}: a question needs 'question', integer 'image_id'")
             continue
         qid = q["question_id"] if is_key(q.get("question_id")) else f"{q['image_id']}-{row}"

@@ -46,9 +46,7 @@ class VqaAccuracy(evaluate.Metric):
         question_types = question_types or [None] * n
         items = [
             VqaItem(i, p, list(r), a, q)
-            for i, (p, r, a, q) in enumerate(
-                zip(predictions, references, answer_types, question_types, strict=True)
-            )
+            for i, (p, r, a, q) in enumerate(zip(predictions, references, answer_types, question_types, strict=True))
         ]
         scores = compute_vqa_accuracy(items)
         return {**scores.to_dict(), "per_item": [scores.per_item[i] for i in range(n)]}
