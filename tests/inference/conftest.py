@@ -41,15 +41,19 @@ def mixed_images(tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def tiny_llava(tmp_path_factory) -> Path:
-    """A random LLaVA (SigLIP tower + Llama LM, ChatML template, left padding) saved with its processor.
-    Weights use a wide init so greedy outputs vary with the image and prompt; seed 3 is one where no row of
-    the batched-equals-one-by-one test stops at its first token."""
+    return save_tiny_llava(tmp_path_factory.mktemp("models") / "llava", seed=3)
+
+
+def save_tiny_llava(out: Path, seed: int = 3) -> Path:
+    """A random LLaVA (SigLIP tower + Llama LM, ChatML template, left padding) saved with its processor, as
+    `vitcli train` saves one. Weights use a wide init so greedy outputs vary with the image and prompt; seed 3 is one
+    where no row of the batched-equals-one-by-one test stops at its first token."""
     import torch
 
     from vitcli.config import ModelConfig
     from vitcli.modeling.compose import build_processor, build_word_tokenizer, compose_tiny
 
-    torch.manual_seed(3)
+    torch.manual_seed(seed)
     cfg = ModelConfig(
         image_size=32,
         patch_size=8,
@@ -67,7 +71,6 @@ def tiny_llava(tmp_path_factory) -> Path:
         for p in model.parameters():
             if p.dim() > 1:
                 p.normal_(0, 0.3)
-    out = tmp_path_factory.mktemp("models") / "llava"
     model.save_pretrained(out)
     build_processor(tok, cfg.image_size, cfg.patch_size).save_pretrained(out)
     return out

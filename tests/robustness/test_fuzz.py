@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from vitcli.data.sources.common import SourceSpec
@@ -249,6 +249,8 @@ def test_imagefolder_reader(file, in_split_folder):
     ),
     st.sampled_from([".jsonl", ".csv"]),
 )
+@example(rows=[{"image": {"": {}, "0\x00": None}}], suffix=".jsonl")  # found by hypothesis: empty field names
+@example(rows=[{"image": {"": None, "\x00": None}}], suffix=".jsonl")  # duplicate field names in pyarrow
 def test_hf_local_file_reader(rows, suffix):
     import csv
     import io

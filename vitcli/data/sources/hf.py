@@ -78,13 +78,30 @@ def cell_images(value: Any, col: str) -> list[str | bytes] | str:
     return images
 
 
+def decoded_rows(ds: Any, where: str) -> Iterator[dict[str, Any]]:
+    """Rows of `ds`; a column datasets cannot turn into Python (duplicate or empty struct field names) is a
+    DataError naming the file, not a pyarrow traceback."""
+    rows = iter(ds)
+    while True:
+        try:
+            yield next(rows)
+        except StopIteration:
+            return
+        except (ValueError, KeyError, TypeError) as e:
+            first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+            raise DataError(
+                f"datasets cannot decode the rows of '{where}': {first}",
+                "check its columns (nested fields need distinct, non-empty names)",
+            ) from None
+
+
 def read_hf(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
     name = Path(spec.path).name or spec.path
     root = spec.images or str(Path(spec.path).parent if Path(spec.path).is_file() else Path(spec.path))
     for split, ds in load_any(spec).items():
         img_col = image_column(ds.column_names, spec.columns)
         ds = undecoded(ds, img_col) if img_col else ds
-        for i, row in enumerate(ds, start=1):
+        for i, row in enumerate(decoded_rows(ds, f"{name}[{split}]"), start=1):
             images = cell_images(row.get(img_col), img_col) if img_col else []
             if isinstance(images, str):
                 yield Rejection(f"{name}[{split}]", i, images)
