@@ -149,3 +149,21 @@ def test_torchrun_two_processes_train_and_save_one_model(tiny_dataset, tmp_path)
     from transformers import AutoModelForImageTextToText
 
     AutoModelForImageTextToText.from_pretrained(str(out))
+
+
+def test_show_samples_renders_what_trains_and_writes_nothing(tiny_dataset, tmp_path):
+    """--show-samples: the rendered samples with trained spans marked, token counts that add up, no run folder."""
+    out = tmp_path / "run"
+    base = ["train", "--data", str(tiny_dataset), "--output", str(out), "--preset", "test", "--device", "cpu"]
+    res = runner.invoke(app, [*base, "--show-samples", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    views = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [v["index"] for v in views] == [0, 1]
+    for v in views:
+        assert v["text_tokens"] + v["image_tokens"] == v["num_tokens"] and v["image_tokens"] == 16  # 32 px / 8 px
+        assert v["trained_tokens"] > 0 and v["rendered"].count("[[") >= 1 and "<image x 16>" in v["rendered"]
+        assert v["rendered"].rstrip().endswith("<|im_end|>]]")  # the answer and its end of turn carry the loss
+    assert not out.exists()
+    packed = runner.invoke(app, [*base, "--set", "pack_turns=5", "--show-samples", "1"])
+    assert packed.exit_code == 0 and packed.stdout.startswith("--- sample 0:")
+    assert packed.stdout.count("[[") == 5  # the five rows of one image: five answers, one image prefix
