@@ -22,7 +22,7 @@ from datasets import load_from_disk
 work = sys.argv[1]
 test = load_from_disk(f"{work}/data")["test"]
 for i in range(3):
-    test[i * 5]["image"].save(f"{work}/test-{i}.png")
+    test[i * 5]["images"][0].save(f"{work}/test-{i}.png")
 PY
 $VITCLI caption --model "$WORK/run" "$WORK"/test-*.png
 # questions use the short-answer instruction the model was trained with (LLaVA-1.5's VQA suffix)
