@@ -98,14 +98,13 @@ class FamilyAdapter:
         from vitcli.modeling.templates import renders_structured, with_structured_content
 
         marker = getattr(self.processor, "image_token", None) or IMAGE_TOKEN
-        render = lambda msgs: self.render(msgs)  # noqa: E731
-        if renders_structured(render):
+        if renders_structured(self.render):
             return
         fixed = with_structured_content(self.chat_template(), marker)
         for owner in (self.processor, self.tokenizer):
             if getattr(owner, "chat_template", None):
                 owner.chat_template = fixed
-        if not renders_structured(render):
+        if not renders_structured(self.render):
             raise ModelError(
                 f"the chat template of this {self.family.name} model drops text or images",
                 "fix the checkpoint's chat_template (it must render each message's content)",
