@@ -193,7 +193,7 @@ def test_score_files_gqa_choice_pope(tmp_path: Path) -> None:
     preds = _jsonl(tmp_path / "p.jsonl", [{"question_id": "a", "text": "Table"}, {"question_id": "b", "text": "no"}])
     gqa_refs = _write(tmp_path / "gqa.json", {"a": {"answer": "table", "question": "?"}, "b": {"answer": "yes"}})
     r = score_files(EvalConfig(task="gqa", predictions=str(preds), references=str(gqa_refs)))
-    assert r.metrics == {"accuracy": 50.0}
+    assert r.metrics == {"accuracy": 50.0, "num_balanced": 2, "num_unbalanced": 0}
     mc_refs = _write(
         tmp_path / "sqa.json",
         {"a": {"answer": 1, "choices": ["x", "y"]}, "b": {"answer": 0, "choices": ["x", "y"]}},

@@ -10,12 +10,13 @@ from vitcli.metrics.pope import compute_pope_metrics, parse_yes_no
 from vitcli.runtime.errors import DataError
 
 
-def test_gqa_exact_match_after_normalisation() -> None:
-    s = compute_gqa_accuracy(
-        {"1": "The Table.", "2": "two", "3": "left", "4": "red cup"}, {"1": "table", "2": "2", "3": "right", "4": "cup"}
-    )
+def test_gqa_exact_match_after_vqa_normalisation() -> None:
+    preds = {"1": "The Table.", "2": "two", "3": "left", "4": "red cup"}
+    golds = {"1": "table", "2": "2", "3": "right", "4": "cup"}
+    s = compute_gqa_accuracy(preds, golds, normalize="vqa")
     assert s.per_item == {"1": 1.0, "2": 1.0, "3": 0.0, "4": 0.0}
     assert s.accuracy == 50.0
+    assert compute_gqa_accuracy(preds, golds).accuracy == 0.0  # official: "the table" != "table", "two" != "2"
     with pytest.raises(DataError, match="no gold answer"):
         compute_gqa_accuracy({"9": "x"}, {})
 

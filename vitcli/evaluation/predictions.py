@@ -1,7 +1,8 @@
 """Readers for prediction and reference files, and the coverage check between them.
-Predictions: COCO caption results, VQA results (JSON lists), LLaVA answer JSONL, vitcli predictions JSONL.
-References: COCO caption annotations, VQA v2 questions + annotations, and simple JSON/JSONL for the other
-tasks. Every malformed input is a DataError naming the file and row; ids become strings. No torch."""
+Predictions: COCO caption results, VQA results and GQA predictions (JSON lists), LLaVA answer JSONL, vitcli
+predictions JSONL. References: COCO caption annotations, VQA v2 questions + annotations, ScienceQA pid_splits, and
+simple JSON/JSONL (or GQA questions / ScienceQA problems objects) for the other tasks. Every malformed input is a
+DataError naming the file and row; ids become strings. No torch."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from vitcli.runtime.io import JSON_ERRORS, json_error_message, open_text
 # (id key, text key) pairs that identify a prediction row, most specific first
 PREDICTION_FORMATS: tuple[tuple[str, str, str], ...] = (
     ("id", "prediction", "vitcli predictions JSONL"),
+    ("questionId", "prediction", "GQA predictions"),
     ("question_id", "answer", "VQA results"),
     ("question_id", "text", "LLaVA answers JSONL"),
     ("image_id", "caption", "COCO caption results"),
@@ -134,7 +136,8 @@ def _detect(row: Mapping[str, Any], where: str) -> tuple[str, str, str]:
             return id_key, text_key, name
     raise DataError(
         f"{where} is not a prediction row: it has keys {sorted(row)[:8]}",
-        "expected {id, prediction}, {question_id, answer}, {question_id, text} or {image_id, caption}",
+        "expected {id, prediction}, {questionId, prediction}, {question_id, answer}, {question_id, text} "
+        "or {image_id, caption}",
     )
 
 
@@ -290,6 +293,24 @@ def read_keyed_references(path: str | Path, fields: tuple[str, ...]) -> tuple[di
             raise DataError(f"{where}: id {rid!r} appears twice", "fix the file")
         out[rid] = row
     return out, loaded
+
+
+def read_pid_splits(path: str | Path, split: str) -> tuple[list[str], Loaded]:
+    """ScienceQA's pid_splits.json (split name -> list of problem ids) -> the ids of `split`, in file order."""
+    loaded = load_json_or_jsonl(path)
+    data = loaded.data
+    if loaded.format != "json" or not isinstance(data, dict):
+        raise DataError(f"'{path}' is not a pid_splits file (a JSON object of split -> ids)", "pass pid_splits.json")
+    if split not in data:
+        raise DataError(f"'{path}' has no split '{split}'", f"choose --split from: {', '.join(map(str, data))}")
+    pids = data[split]
+    if not isinstance(pids, list):
+        raise DataError(f"split '{split}' of '{path}' is not a list of problem ids", "fix the file")
+    ids = [_id(p, f"split '{split}' of '{path}'", "pid") for p in pids]
+    if len(set(ids)) != len(ids):
+        raise DataError(f"split '{split}' of '{path}' lists a problem id twice", "fix the file")
+    loaded.format = "ScienceQA pid_splits"
+    return ids, loaded
 
 
 @dataclass

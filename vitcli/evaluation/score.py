@@ -17,15 +17,16 @@ from vitcli.evaluation.predictions import (
     check_coverage,
     read_coco_captions,
     read_keyed_references,
+    read_pid_splits,
     read_predictions,
     read_vqa_annotations,
 )
 from vitcli.evaluation.report import EvalReport
 from vitcli.metrics.choice import ChoiceItem, compute_choice_accuracy
-from vitcli.metrics.gqa import compute_gqa_accuracy
+from vitcli.metrics.gqa import GQA_NORMALIZATIONS, compute_gqa_accuracy, summarize_gqa
 from vitcli.metrics.pope import compute_pope_metrics
 from vitcli.metrics.vqa import compute_vqa_accuracy
-from vitcli.runtime.errors import ConfigError, DataError
+from vitcli.runtime.errors import ConfigError, DataError, UsageError
 from vitcli.runtime.io import write_jsonl
 
 TASKS = ("caption", "vqa", "gqa", "multiple-choice", "pope")
@@ -168,20 +169,59 @@ def score_gqa(
     answers: Mapping[str, str],
     *,
     allow_missing: bool = False,
+    normalize: str = "official",
+    balanced: Mapping[str, bool] | None = None,
+    types: Mapping[str, Mapping[str, Any]] | None = None,
     sources: Sequence[Loaded] = (),
 ) -> EvalReport:
-    """GQA exact match after VQA normalisation, 0-100; missing predictions score 0 with allow_missing."""
+    """GQA accuracy, 0-100, over balanced questions (official eval.py; `balanced` absent = all count), with
+    `normalize` "official" (trailing periods stripped, lower case, exact match) or "vqa". Missing predictions
+    score 0 with allow_missing."""
+    check_gqa_normalize(normalize)
     cov, present = _missing_zero(predictions, answers, allow_missing, "GQA prediction")
-    per = _merge_zero(compute_gqa_accuracy(present, answers).per_item, answers)
-    per_item = [{"id": k, "prediction": predictions.get(k), "score": v, "answer": answers[k]} for k, v in per.items()]
-    metrics = {"accuracy": 100 * sum(per.values()) / len(per)}
+    per = _merge_zero(compute_gqa_accuracy(present, answers, normalize=normalize).per_item, answers)
+    scores = summarize_gqa(per, balanced, types)
+    balanced = balanced or {}
+    per_item = [
+        {
+            "id": k,
+            "prediction": predictions.get(k),
+            "score": v,
+            "answer": answers[k],
+            "balanced": bool(balanced.get(k, True)),
+        }
+        for k, v in per.items()
+    ]
+    scorer = GQA_SCORERS[normalize]
     return EvalReport(
         "gqa",
-        metrics,
+        scores.to_dict(),
         len(per),
-        _provenance("exact match after VQA normalisation", sources, **_missing_note(cov.missing)),
+        _provenance(scorer, sources, gqa_normalize=normalize, **_missing_note(cov.missing)),
         per_item,
     )
+
+
+GQA_SCORERS = {
+    "official": "GQA eval.py as LLaVA runs it (trailing periods stripped, lower case, exact match, balanced only)",
+    "vqa": "exact match after VQA normalisation (balanced only)",
+}
+
+
+def check_gqa_normalize(normalize: str) -> None:
+    if normalize not in GQA_NORMALIZATIONS:
+        raise UsageError(
+            f"--gqa-normalize must be one of {', '.join(GQA_NORMALIZATIONS)}, not '{normalize}'",
+            "official reproduces the GQA eval.py; vqa applies the VQA v2 answer normalisation",
+        )
+
+
+def gqa_references(rows: Mapping[str, Mapping[str, Any]]) -> tuple[dict, dict, dict]:
+    """GQA questions (or {id, answer} rows) -> (answers, isBalanced where given, types where given)."""
+    answers = {k: str(v["answer"]) for k, v in rows.items()}
+    balanced = {k: bool(v["isBalanced"]) for k, v in rows.items() if "isBalanced" in v}
+    types = {k: v["types"] for k, v in rows.items() if isinstance(v.get("types"), Mapping)}
+    return answers, balanced, types
 
 
 def score_multiple_choice(
@@ -303,15 +343,49 @@ def _score_files(cfg: EvalConfig) -> EvalReport:
         items, srcs = read_vqa_annotations(ref_path, cfg.questions)
         return score_vqa(texts, subset(items), allow_missing=missing_ok, sources=[preds.source, *srcs])
     if task == "gqa":
+        check_gqa_normalize(cfg.gqa_normalize)
         rows, src = read_keyed_references(ref_path, ("answer",))
-        answers = {k: str(v["answer"]) for k, v in subset(rows).items()}
-        return score_gqa(texts, answers, allow_missing=missing_ok, sources=[preds.source, src])
+        answers, balanced, types = gqa_references(subset(rows))
+        return score_gqa(
+            texts,
+            answers,
+            allow_missing=missing_ok,
+            normalize=cfg.gqa_normalize,
+            balanced=balanced,
+            types=types,
+            sources=[preds.source, src],
+        )
     if task == "multiple-choice":
         rows, src = read_keyed_references(ref_path, ("answer",))
-        return score_multiple_choice(texts, subset(rows), allow_missing=missing_ok, sources=[preds.source, src])
+        sources = [preds.source, src]
+        outside = 0
+        if cfg.pid_splits:  # as LLaVA's eval_science_qa.py: only the split's problems are scored
+            rows, split_src = select_split(rows, cfg.pid_splits, cfg.split, ref_path)
+            sources.append(split_src)
+            outside = sum(k not in rows for k in texts)
+            texts = {k: v for k, v in texts.items() if k in rows}
+        report = score_multiple_choice(texts, subset(rows), allow_missing=missing_ok, sources=sources)
+        if cfg.pid_splits:
+            report.provenance.update(split=cfg.split, num_predictions_outside_split=outside)
+        return report
     rows, src = read_keyed_references(ref_path, ("label", "answer"))
     labels = {k: str(v.get("label", v.get("answer"))) for k, v in subset(rows).items()}
     return score_pope(texts, labels, allow_missing=missing_ok, sources=[preds.source, src])
+
+
+def select_split(
+    problems: Mapping[str, Any], pid_splits: str, split: str, problems_path: str
+) -> tuple[dict[str, Any], Loaded]:
+    """The problems of one ScienceQA split, in pid_splits order; a listed id missing from problems is an error."""
+    pids, src = read_pid_splits(pid_splits, split)
+    unknown = [p for p in pids if p not in problems]
+    if unknown:
+        raise DataError(
+            f"{len(unknown)} problem id(s) of split '{split}' in '{pid_splits}' are not in '{problems_path}': "
+            f"{', '.join(map(repr, unknown[:5]))}",
+            "pass the problems.json that goes with this pid_splits.json",
+        )
+    return {p: problems[p] for p in pids}, src
 
 
 def write_per_item(path: str, report: EvalReport) -> int:
