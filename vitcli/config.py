@@ -105,7 +105,7 @@ class GenerationConfig:
 
 @dataclass
 class EvalConfig:
-    task: str = "vqa"  # caption | vqa
+    task: str = "vqa"  # caption | vqa | gqa | multiple-choice | pope
     model: str | None = None
     data: str | None = None
     split: str = "test"
@@ -116,6 +116,8 @@ class EvalConfig:
     allow_missing: bool = False
     require_all: bool = False
     spice: bool = False
+    gqa_normalize: str = "official"  # official (GQA eval.py as LLaVA runs it) | vqa (VQA v2 normalisation)
+    pid_splits: str | None = None  # ScienceQA pid_splits.json: score the problems of `split` only
     per_item: str | None = None
     report: str | None = None  # self-contained HTML report path
     max_samples: int = 0
