@@ -180,10 +180,14 @@ def synthetic_command(
     num_test: Annotated[int, typer.Option(min=0, help="Scenes in the test split.")] = 200,
     image_size: Annotated[int, typer.Option(min=16, max=1024, help="Image side in pixels.")] = 48,
     with_sizes: Annotated[bool, typer.Option(help="Draw small and large shapes and name sizes.")] = False,
+    tasks: Annotated[
+        str, typer.Option("--tasks", help="Comma-separated: caption, vqa, pope, multiple-choice, gqa.")
+    ] = "caption,vqa",
     overwrite: Overwrite = False,
     as_json: Json = False,
 ) -> None:
-    """Procedurally drawn shape scenes with known ground truth: a caption and 4 VQA questions per image.
+    """Procedurally drawn shape scenes with known ground truth: a caption and 4 VQA questions per image
+    (--tasks adds POPE yes/no pairs, a lettered multiple-choice question and a GQA-style relational question).
 
     Example: vitcli build-dataset synthetic --out data/shapes --num-train 2000
     """
@@ -194,6 +198,7 @@ def synthetic_command(
         num_test=num_test,
         image_size=image_size,
         with_sizes=with_sizes,
+        tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
     )
     report = build_dataset(BuildConfig(source="synthetic", out=out, overwrite=overwrite, synthetic=syn))
     render_report(report, as_json)

@@ -8,7 +8,7 @@ from typing import Any
 from vitcli.modeling.families import IMAGE_TOKEN  # noqa: F401 - the placeholder in string content
 from vitcli.runtime.errors import DataError
 
-TASKS = ("caption", "vqa", "conversation")
+TASKS = ("caption", "vqa", "conversation", "pope", "multiple-choice", "gqa")  # the last three: synthetic --tasks
 ANSWER_TYPES = ("yes/no", "number", "other")
 SPLITS = ("train", "validation", "test")
 

@@ -1,10 +1,12 @@
 """Instruction phrasings for caption and VQA rows (LLaVA's brief/detailed caption lists and the LLaVA-1.5
-short-answer suffix). The phrasing of a row is picked by hashing (seed, row id), so it does not depend on
-row order, --num-proc or --max-samples. A YAML/JSON --templates file may override any of the three keys."""
+short-answer suffix), and the multiple-choice prompt (LLaVA's ScienceQA layout) with its parser. The phrasing of
+a row is picked by hashing (seed, row id), so it does not depend on row order, --num-proc or --max-samples.
+A YAML/JSON --templates file may override any of the three keys."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,26 @@ DETAILED = [
     "Write an exhaustive depiction of the given image.",
 ]
 SHORT_ANSWER = "Answer the question using a single word or phrase."
+CHOICE_SUFFIX = "Answer with the option's letter from the given choices directly."
+_OPTION_LINE = re.compile(r"^([A-Z])\. (.*)$")
+
+
+def choice_prompt(question: str, options: list[str]) -> str:
+    """LLaVA's ScienceQA layout: the question, one 'A. option' line per choice, then CHOICE_SUFFIX."""
+    lines = [f"{chr(ord('A') + i)}. {o}" for i, o in enumerate(options)]
+    return "\n".join([f"{IMAGE_TOKEN}\n{question.strip()}", *lines, CHOICE_SUFFIX])
+
+
+def parse_choices(prompt: str) -> list[str] | None:
+    """The options of a choice_prompt-style prompt (consecutive 'A. ...', 'B. ...' lines), or None."""
+    options: list[str] = []
+    for line in prompt.splitlines():
+        m = _OPTION_LINE.match(line.strip())
+        if m and m.group(1) == chr(ord("A") + len(options)):
+            options.append(m.group(2))
+        elif options:
+            break
+    return options or None
 
 
 @dataclass
