@@ -68,6 +68,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     dtype: str = "auto"
+    load_in: str = "auto"  # weight storage: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16 | 8bit | 4bit
     log_every_steps: int = 10
     overwrite: bool = False
     max_train_samples: int = 0  # 0 = all
@@ -123,6 +124,7 @@ class EvalConfig:
     max_samples: int = 0
     device: str = "auto"
     dtype: str = "auto"
+    load_in: str = "auto"  # weight storage: auto (the --dtype) | fp32 | bf16 | fp16 | 8bit | 4bit (CUDA)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     overwrite: bool = False  # replace an existing per_item / report file
     allow_pickle: bool = False  # load .bin/.pt weights (weights_only=True) when a model folder has no safetensors

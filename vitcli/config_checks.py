@@ -21,6 +21,7 @@ VISION_TYPES = ("siglip", "swin", "cnn")
 SELECT_STRATEGIES = ("full", "default")
 POSITION_INITS = ("sincos", "random")
 DTYPES = ("auto", "bf16", "fp16", "fp32")
+LOAD_IN = ("auto", "fp32", "bf16", "fp16", "8bit", "4bit")  # runtime/device.py LOAD_CHOICES
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 Rule = tuple[str, Callable[[Any], bool], str]  # dotted key, test, what the value must be
@@ -89,6 +90,7 @@ TRAIN_CHOICES: list[tuple[str, tuple[str, ...]]] = [
     ("model.vision_feature_select_strategy", SELECT_STRATEGIES),
     ("model.vision_position_init", POSITION_INITS),
     ("dtype", DTYPES),
+    ("load_in", LOAD_IN),
 ]
 GENERATION_RULES: list[Rule] = [
     ("max_new_tokens", _at_least_1, ">= 1"),
@@ -154,10 +156,43 @@ def _check_contradictions(cfg: Any) -> None:
             "--resume continues the run in --output, and --overwrite would delete it",
             "drop --overwrite to resume, or drop --resume to start over",
         )
+    _check_load_in(cfg)
     if cfg.model.model and (cfg.model.vision or cfg.model.llm):
         raise UsageError(
             "--model continues an existing VLM; it cannot be combined with --vision/--llm",
             "drop --vision/--llm, or drop --model to compose from parts",
+        )
+
+
+def check_load_in(load_in: str, dtype: str, device: str) -> None:
+    """--load-in against --dtype and --device, for training and inference alike (pure flag contradictions)."""
+    if load_in not in LOAD_IN:
+        raise UsageError(f"unknown load_in '{load_in}'", f"choose one of: {', '.join(LOAD_IN)}")
+    if load_in in ("bf16", "fp16") and dtype not in ("auto", load_in):
+        raise UsageError(
+            f"--load-in {load_in} stores weights in {load_in}, so the model computes in {load_in}, not {dtype}",
+            f"drop --dtype {dtype}, or use --load-in fp32 with --dtype {dtype} (autocast over fp32 weights)",
+        )
+    if load_in in ("8bit", "4bit") and device in ("cpu", "mps"):
+        raise UsageError(
+            f"--load-in {load_in} quantizes through bitsandbytes, which needs a CUDA GPU (--device {device})",
+            "use --load-in bf16 (half the memory of fp32), or run on a CUDA machine",
+        )
+    if load_in in ("8bit", "4bit") and dtype == "fp32":
+        raise UsageError(f"--load-in {load_in} computes in bf16 or fp16, not fp32", "drop --dtype fp32")
+
+
+def _check_load_in(cfg: Any) -> None:
+    check_load_in(cfg.load_in, cfg.dtype, cfg.device)
+    if cfg.load_in in ("8bit", "4bit") and not cfg.lora:
+        raise UsageError(
+            f"--load-in {cfg.load_in} freezes the LM in quantized form, so only LoRA adapters can train it (QLoRA)",
+            "add --lora --stage instruct, or use --load-in bf16",
+        )
+    if cfg.load_in in ("8bit", "4bit") and (cfg.deepspeed or cfg.fsdp):
+        raise UsageError(
+            f"--load-in {cfg.load_in} places the quantized LM on one GPU per process; DeepSpeed/FSDP would shard it",
+            "drop --deepspeed/--fsdp (torchrun DDP works), or use --load-in bf16",
         )
 
 

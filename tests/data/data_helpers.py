@@ -62,3 +62,11 @@ def png_header_only(w: int, h: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\0" * 16))
         + chunk(b"IEND", b"")
     )
+
+
+def stored_images(dataset_dir) -> dict[str, int]:
+    """{distinct, bytes} of the image files a built dataset holds, counted from the folder itself."""
+    from pathlib import Path
+
+    files = [p for p in (Path(dataset_dir) / "images").rglob("*") if p.is_file()]
+    return {"distinct": len(files), "bytes": sum(p.stat().st_size for p in files)}

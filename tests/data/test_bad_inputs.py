@@ -110,7 +110,13 @@ def test_exif_orientation_is_applied(tmp_path, write):
         )
     )
     img = load_built_dataset(tmp_path / "out")["train"][0]["images"][0]
-    assert img.size == (10, 30) and report.images == {"png": 1}
+    stored = next((tmp_path / "out" / "images").rglob("*.png"))
+    assert img.size == (10, 30) and report.images == {
+        "png": 1,
+        "references": 1,
+        "distinct": 1,
+        "bytes": stored.stat().st_size,
+    }
 
 
 def jsonl_build(tmp_path, payload: bytes, **kw):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from data_helpers import conv, decode, image_bytes
+from data_helpers import conv, decode, image_bytes, stored_images
 
 from vitcli.data.build import BuildConfig, SourceSpec, build_dataset, load_built_dataset, read_build_report
 from vitcli.runtime.errors import DataError
@@ -44,7 +44,9 @@ def test_llava_image_list_keeps_order_and_the_count_rule_reports_a_mismatch(tmp_
     assert train["id"] == ["two", "untagged", "later"]
     assert sizes(train[0]) == [(10, 30), (24, 16)] and sizes(train[2]) == [(24, 16), (10, 30)]
     assert train[1]["messages"][0]["content"] == "<image>\n<image>\nCompare."  # one tag per image prepended
-    assert report.images == {"original": 6}  # counted per image
+    # counted per image cell; the two files are stored once each
+    assert report.images == {"original": 6, "references": 6, "distinct": 2, "bytes": len(RED) + len(BLUE)}
+    assert stored_images(tmp_path / "out") == {"distinct": 2, "bytes": len(RED) + len(BLUE)}
     saved = read_build_report(tmp_path / "out")
     assert saved["rejected"] == [
         {

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import pytest
-from data_helpers import conv, decode, image_bytes
+from data_helpers import conv, decode, image_bytes, stored_images
 
 from vitcli.data.build import BuildConfig, SourceSpec, build_dataset, load_built_dataset, read_build_report
 from vitcli.data.templates import BRIEF, SHORT_ANSWER
@@ -50,7 +50,12 @@ def test_llava_reader_multi_turn_text_only_and_tag_anywhere(tmp_path, write):
     assert train[2]["images"] == [] and train[2]["task"] == "conversation"
     assert train[3]["messages"][0]["content"] == "<image>\nNo tag here"  # documented normalisation
     assert train[1]["images"][0].mode == "RGB" and train[0]["source"] == "llava:llava.json:1"
-    assert report.images == {"original": 2, "png": 1, "text-only": 1}
+    # a.jpg is used twice but stored once; b.png is re-encoded (RGBA -> RGB)
+    counts = {"original": 2, "png": 1, "text-only": 1, "references": 3}
+    assert (
+        report.images == {**counts, **stored_images(tmp_path / "out")}
+        and stored_images(tmp_path / "out")["distinct"] == 2
+    )
 
 
 def test_llava_jsonl_and_default_image_root(tmp_path, write):
@@ -239,7 +244,7 @@ def test_hf_reader_local_parquet_with_image_column(tmp_path):
     ds.to_parquet(str(tmp_path / "train.parquet"))
     report, dd = build(tmp_path, "hf", tmp_path / "train.parquet", columns={"caption_en": "caption", "key": "id"})
     assert dd["train"]["id"] == ["k1", "k2"] and dd["train"]["references"] == [["red"], ["palette"]]
-    assert report.images == {"original": 1, "png": 1}
+    assert report.images == {"original": 1, "png": 1, "references": 2, **stored_images(tmp_path / "out")}
 
 
 def test_llava_round_trip_through_export(tmp_path, write):

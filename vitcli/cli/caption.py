@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from vitcli.cli import output
-from vitcli.cli.options import AllowPickle, Device, Dtype, Json, Overwrite, Seed
+from vitcli.cli.options import AllowPickle, Device, Dtype, Json, LoadIn, Overwrite, Seed
 
 HELP = """Caption images, or ask a question about them, with a vitcli run or any image-text-to-text model
 (LLaVA-1.5/NeXT/OneVision, Qwen2-VL, Qwen2.5-VL, Idefics3, SmolVLM, Gemma 3, Aya Vision, InternVL, Mistral3,
@@ -53,10 +53,11 @@ def caption_command(
     overwrite: Overwrite = False,
     device: Device = "auto",
     dtype: Dtype = "auto",
+    load_in: LoadIn = "auto",
     as_json: Json = False,
 ) -> None:
     from vitcli.config import GenerationConfig
-    from vitcli.config_checks import validate_generation_config
+    from vitcli.config_checks import check_load_in, validate_generation_config
     from vitcli.inference.caption import CaptionConfig, CaptionResult, caption_images
     from vitcli.runtime.io import atomic_write, check_output_free
 
@@ -72,6 +73,7 @@ def caption_command(
         seed=seed or 0,
     )
     validate_generation_config(gen)
+    check_load_in(load_in, dtype, device)
     cfg = CaptionConfig(
         model=model,
         images=images,
@@ -84,6 +86,7 @@ def caption_command(
         backend=backend,
         device=device,
         dtype=dtype,
+        load_in=load_in,
         fail_fast=fail_fast,
         trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vitcli.cli import output
-from vitcli.cli.options import AllowPickle, Device, Dtype, Json, Overwrite
+from vitcli.cli.options import AllowPickle, Device, Dtype, Json, LoadIn, Overwrite
 from vitcli.evaluation.report import EvalReport
 
 HELP = """Score a model on a built dataset, or score prediction files, with the official metrics.
@@ -61,13 +61,16 @@ def eval_command(
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 32,
     device: Device = "auto",
     dtype: Dtype = "auto",
+    load_in: LoadIn = "auto",
     allow_pickle: AllowPickle = False,
     overwrite: Overwrite = False,
     as_json: Json = False,
 ) -> None:
     from vitcli.config import EvalConfig, GenerationConfig
-    from vitcli.config_checks import validate_generation_config
+    from vitcli.config_checks import check_load_in, validate_generation_config
     from vitcli.evaluation.run import evaluate
+
+    check_load_in(load_in, dtype, device)
 
     cfg = EvalConfig(
         task=task,
@@ -86,7 +89,7 @@ def eval_command(
     cfg.report = report_path
     cfg.allow_missing, cfg.require_all, cfg.spice = allow_missing, require_all, spice
     cfg.gqa_normalize, cfg.pid_splits = gqa_normalize, pid_splits
-    cfg.allow_pickle, cfg.overwrite = allow_pickle, overwrite
+    cfg.allow_pickle, cfg.overwrite, cfg.load_in = allow_pickle, overwrite, load_in
     output.quiet_libraries()
     with output.progress_bar(f"eval {task}", None) as update:
         report = evaluate(cfg, on_progress=update)

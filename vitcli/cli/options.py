@@ -8,6 +8,12 @@ import typer
 
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps.")]
 Dtype = Annotated[str, typer.Option("--dtype", help="auto (bf16 on CUDA, else fp32) | bf16 | fp16 | fp32.")]
+LoadIn = Annotated[
+    str,
+    typer.Option(
+        "--load-in", help="Weight storage: auto (= --dtype) | fp32 | bf16 | fp16 | 8bit | 4bit (bitsandbytes, CUDA)."
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON lines on stdout instead of a table.")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
 AllowPickle = Annotated[

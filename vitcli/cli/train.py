@@ -158,6 +158,14 @@ def train_command(
     dtype: Annotated[
         str | None, typer.Option("--dtype", help="auto (bf16 on CUDA, else fp32) | bf16 | fp16 | fp32 (default: auto).")
     ] = None,
+    load_in: Annotated[
+        str | None,
+        typer.Option(
+            "--load-in",
+            help="Weight storage: auto (bf16 on CUDA, else fp32) | fp32 | bf16 | fp16 | 8bit | 4bit "
+            "(bitsandbytes on CUDA, with --lora: QLoRA).",
+        ),
+    ] = None,
     config: ConfigFile = None,
     sets: Sets = None,
     overwrite: Overwrite = False,
@@ -187,6 +195,7 @@ def train_command(
         "seed": seed,
         "device": device,
         "dtype": dtype,
+        "load_in": load_in,
         "overwrite": overwrite or None,
         "gradient_accumulation_steps": gradient_accumulation_steps,
         "weight_decay": weight_decay,

@@ -1,11 +1,13 @@
-"""build_dataset(cfg) -> BuildReport: read sources, validate, template, save a self-contained DatasetDict
-+ build_report.json. Readers live in data/sources/, checks in data/validate.py; this module owns the
-pipeline (stream -> parallel image checks -> per-split Arrow files -> splits -> save), not formats."""
+"""build_dataset(cfg) -> BuildReport: read sources, validate, template, save a DatasetDict + its images (each
+stored once, or referenced under the image root) + build_report.json; load_built_dataset opens one with its
+image refs resolved and checked. Readers live in data/sources/, checks in data/validate.py, the streaming
+middle in data/pipeline.py; this module owns the whole, not formats."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -14,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from vitcli import __version__
-from vitcli.data.records import Record, record_features
+from vitcli.data.records import (
+    IMAGE_DIR,
+    IMAGE_META,
+    IMAGE_TABLE,
+    Record,
+    record_features,
+    stored_features,
+    write_image_file,
+    write_image_meta,
+)
 from vitcli.data.sources.common import SourceSpec
 from vitcli.data.sources.synthetic import SyntheticConfig, generate_synthetic
 from vitcli.data.validate import DEFAULT_MAX_PIXELS, Rejection
@@ -33,6 +44,7 @@ __all__ = [
 ]
 SOURCE_KINDS = ("synthetic", "llava", "messages", "coco", "vqav2", "imagefolder", "hf", "mix")
 EXPORT_FORMATS = ("llava-json", "messages-jsonl", "parquet")
+IMAGE_STORAGE = ("copy", "reference")
 Progress = Callable[..., None]
 
 
@@ -56,6 +68,7 @@ class BuildConfig:
     export: str | None = None  # one of EXPORT_FORMATS
     export_dir: str | None = None
     chunk_size: int = 64  # rows per parallel work unit; bounds memory with two chunks in flight
+    image_storage: str = "copy"  # copy: each distinct image stored once in the dataset; reference: paths only
 
 
 @dataclass
@@ -95,24 +108,34 @@ class BuildReport:
         return out
 
 
-def save_splits(splits: dict[str, list[Record]], out: Path) -> None:
-    """Write a DatasetDict with embedded image bytes. Fingerprints hash content: same input, same bytes."""
+def save_splits(splits: dict[str, list[Record]], out: Path) -> dict[str, int]:
+    """Write a DatasetDict whose rows refer to images stored once under out/images/. Fingerprints hash content:
+    same input, same bytes. Returns the image counts of write_image_meta."""
     import hashlib
 
     from datasets import Dataset, DatasetDict
 
-    features = record_features()
-    dd = {}
+    features = stored_features()
+    dd, sizes = {}, {}
     for name, records in splits.items():
-        ds = Dataset.from_list([r.to_row() for r in records], features=features)
         digest = hashlib.sha256(name.encode())
+        rows = []
         for r in records:
             digest.update(r.id.encode())
+            refs = []
             for image in r.images:
-                digest.update(image)
+                if isinstance(image, bytes):
+                    digest.update(image)
+                    ref = write_image_file(image, out)
+                    sizes[ref] = len(image)
+                    image = ref
+                refs.append(image)
+            rows.append(dataclasses.replace(r, images=refs).to_row())
+        ds = Dataset.from_list(rows, features=features)
         ds._fingerprint = digest.hexdigest()[:16]
         dd[name] = ds
     DatasetDict(dd).save_to_disk(str(out))
+    return write_image_meta(out, sizes, {})
 
 
 def check_config(cfg: BuildConfig) -> None:
@@ -126,6 +149,8 @@ def check_config(cfg: BuildConfig) -> None:
         raise ConfigError("--num-proc must be at least 1", "pass --num-proc 1 for a single process")
     if cfg.export and cfg.export not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format '{cfg.export}'", f"use one of: {', '.join(EXPORT_FORMATS)}")
+    if cfg.image_storage not in IMAGE_STORAGE:
+        raise ConfigError(f"unknown image storage '{cfg.image_storage}'", f"use one of: {', '.join(IMAGE_STORAGE)}")
     if bool(cfg.export) != bool(cfg.export_dir):
         raise ConfigError("--export needs both a format and a directory", "e.g. --export llava-json exported/")
 
@@ -142,7 +167,7 @@ def build_synthetic(cfg: BuildConfig) -> BuildReport:
         config={"source": cfg.source, "synthetic": dataclasses.asdict(cfg.synthetic)},
     )
     with atomic_dir(Path(cfg.out), overwrite=cfg.overwrite) as tmp:
-        save_splits(splits, tmp)
+        report.images = save_splits(splits, tmp)
         write_json(tmp / "build_report.json", report.to_json())  # no paths or times: same seed, same bytes
     return report
 
@@ -186,6 +211,7 @@ def build_dataset(cfg: BuildConfig, progress: Progress | None = None) -> BuildRe
         )
         with atomic_dir(out, overwrite=cfg.overwrite) as tmp:
             save_dataset_dict(result, tmp)
+            report.images = result.images  # now with the distinct images and their bytes
             write_json(tmp / "build_report.json", report.to_json())  # no absolute paths or times
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -227,6 +253,7 @@ def report_config(cfg: BuildConfig, specs: list[SourceSpec]) -> dict[str, Any]:
         "max_pixels": cfg.max_pixels,
         "templates": name(cfg.templates),
         "caption_style": cfg.caption_style,
+        "image_storage": cfg.image_storage,
     }
 
 
@@ -248,7 +275,100 @@ def load_built_dataset(path: str | Path):
             "pass the --out folder of `vitcli build-dataset`",
         )
     dd = load_from_disk(str(p))
-    return type(dd)({name: upgrade_image_column(ds) for name, ds in dd.items()})
+    dd = type(dd)({name: upgrade_image_column(ds) for name, ds in dd.items()})
+    if not (p / IMAGE_META).is_file():
+        return dd  # built before 0.2: image bytes embedded in the rows
+    meta = json.loads((p / IMAGE_META).read_text(encoding="utf-8"))
+    targets = image_targets(p, meta.get("roots", {}))
+    dd = type(dd)({name: resolve_images(ds, targets) for name, ds in dd.items()})
+    check_image_files(dd, p, targets)
+    return dd
+
+
+def image_targets(dataset_dir: Path, roots: dict[str, str]) -> dict[str, str]:
+    """Stored ref prefix -> absolute directory: 'images/' in the dataset, '@<key>/' under a recorded root."""
+    return {f"{IMAGE_DIR}/": f"{dataset_dir.resolve()}/{IMAGE_DIR}/", **{f"@{k}/": f"{r}/" for k, r in roots.items()}}
+
+
+def resolve_ref(ref: str, targets: dict[str, str]) -> str:
+    prefix = next((p for p in targets if ref.startswith(p)), None)
+    return targets[prefix] + ref[len(prefix) :] if prefix else ref
+
+
+def resolve_images(ds: Any, targets: dict[str, str]) -> Any:
+    """`ds` with every stored ref in its `images` cells replaced by an absolute path: one vectorised pass over
+    the Arrow column (the other columns stay memory-mapped); cells holding bytes are left as they are."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def resolve(chunk: Any) -> Any:
+        values = chunk.values
+        paths, data = values.field("path"), values.field("bytes")
+        for prefix, target in targets.items():
+            hit = pc.fill_null(pc.and_(pc.starts_with(paths, prefix), pc.is_null(data)), False)
+            moved = pc.binary_join_element_wise(target, pc.utf8_slice_codeunits(paths, len(prefix)), "")
+            paths = pc.if_else(hit, moved, paths)
+        cells = pa.StructArray.from_arrays([data, paths], names=["bytes", "path"])
+        return pa.ListArray.from_arrays(chunk.offsets, cells, mask=chunk.is_null())
+
+    column = ds.data.column("images")
+    resolved = pa.chunked_array([resolve(c) for c in column.chunks], type=column.type)
+    order = ds.column_names
+    fingerprint = hashlib.sha256(f"{ds._fingerprint}:{sorted(targets.items())}".encode()).hexdigest()[:16]
+    out = ds.remove_columns("images").add_column(
+        "images", resolved, feature=record_features()["images"], new_fingerprint=fingerprint
+    )
+    return out.select_columns(order)
+
+
+def check_image_files(dd: Any, dataset_dir: Path, targets: dict[str, str]) -> None:
+    """Every stored image still there with its build-time size (one stat per distinct image), else a DataError
+    naming a row and the file: a missing or changed file is found at load, not mid-training."""
+    import pyarrow.parquet as pq
+
+    from vitcli.runtime.errors import DataError
+
+    table = pq.read_table(str(dataset_dir / IMAGE_TABLE)).to_pydict()
+    bad: dict[str, str] = {}
+    for ref, size in zip(table["ref"], table["bytes"], strict=True):
+        path = resolve_ref(ref, targets)
+        try:
+            now = os.stat(path).st_size
+        except OSError:
+            bad[path] = "missing"
+            continue
+        if now != size:
+            bad[path] = f"changed ({now} bytes, {size} at build time)"
+    if not bad:
+        return
+    path, why = next(iter(bad.items()))
+    where = first_row_with(dd, set(bad))
+    referenced = not path.startswith(targets[f"{IMAGE_DIR}/"])
+    raise DataError(
+        f"image '{path}'{where} is {why}; {len(bad)} of {len(table['ref'])} images of '{dataset_dir}' are "
+        "missing or changed since it was built",
+        "restore the files under the image root (or fix its path in "
+        f"{dataset_dir / IMAGE_META} if the images moved), or rebuild the dataset"
+        if referenced
+        else f"the dataset's {IMAGE_DIR}/ folder was altered: rebuild the dataset",
+    )
+
+
+def first_row_with(dd: Any, paths: set[str]) -> str:
+    """' (row ID of split S)' for the first row referring to one of `paths`, or ''."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for split, ds in dd.items():
+        column = ds.data.column("images").combine_chunks()
+        hits = pc.is_in(pc.list_flatten(column).field("path"), value_set=pa.array(sorted(paths), pa.string()))
+        index = pc.index(pc.fill_null(hits, False), True).as_py()
+        if index >= 0:
+            row = pc.list_parent_indices(column)[index].as_py()
+            return f" (row '{ds.select_columns(['id'])[row]['id']}' of split '{split}')"
+    return ""
 
 
 def upgrade_image_column(ds: Any) -> Any:

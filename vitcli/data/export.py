@@ -13,14 +13,29 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vitcli.data.records import IMAGE_TOKEN, undecoded_images
+from vitcli.data.records import IMAGE_TOKEN, image_ext, undecoded_images
+from vitcli.runtime.errors import DataError
 from vitcli.runtime.io import atomic_dir
 
 TO_FROM = {"user": "human", "assistant": "gpt", "system": "system"}
 
 
-def image_file(data: bytes, images: Path) -> str:
-    ext = "jpg" if data[:3] == b"\xff\xd8\xff" else "png"
+def cell_bytes(cell: dict[str, Any], row_id: str) -> bytes:
+    """The encoded image of a row's cell: its embedded bytes, or the file its path names."""
+    if cell["bytes"] is not None:
+        return cell["bytes"]
+    try:
+        return Path(cell["path"]).read_bytes()
+    except OSError as e:
+        raise DataError(
+            f"image '{cell['path']}' of row '{row_id}' cannot be read ({e.strerror or type(e).__name__})",
+            "restore the file, or rebuild the dataset",
+        ) from None
+
+
+def image_file(data: bytes, images: Path, suffix: str = "") -> str:
+    """Write `data` once into images/ (named by content hash); its path relative to the export folder."""
+    ext = suffix.lstrip(".").lower() or image_ext(data)
     name = f"images/{hashlib.sha256(data).hexdigest()[:20]}.{ext}"
     if not (images.parent / name).exists():
         (images.parent / name).write_bytes(data)
@@ -41,7 +56,10 @@ def typed_parts(content: str) -> list[dict[str, Any]]:
 def rows(ds: Any, tmp: Path) -> Any:
     """Rows with image bytes written to tmp/images/ and replaced by their relative paths (streaming)."""
     for row in undecoded_images(ds):
-        row["images"] = [image_file(img["bytes"], tmp / "images") for img in row["images"]]
+        row["images"] = [
+            image_file(cell_bytes(img, row["id"]), tmp / "images", Path(img["path"] or "").suffix)
+            for img in row["images"]
+        ]
         yield row
 
 
@@ -124,6 +142,10 @@ def write_parquet(ds: Any, path: Path) -> int:
     )
     with pq.ParquetWriter(str(path), feats.arrow_schema) as writer:
         for batch in undecoded_images(ds).iter(batch_size=256):
+            batch["images"] = [  # embedded: a parquet file stands alone
+                [{"bytes": cell_bytes(c, rid), "path": None} for c in cells]
+                for cells, rid in zip(batch["images"], batch["id"], strict=True)
+            ]
             batch["messages"] = [
                 [{"role": m["role"], "content": typed_parts(m["content"])} for m in msgs] for msgs in batch["messages"]
             ]

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import importlib
 import itertools
+import os
 import random
 import re
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vitcli.data.records import SPLITS, Record, record_features
+from vitcli.data.records import IMAGE_DIR, SPLITS, Record, stored_features, write_image_meta
 from vitcli.data.sources.common import SourceSpec
 from vitcli.data.templates import Templates
 from vitcli.data.validate import DUPLICATE_ID, MALFORMED, Candidate, Rejection, check_text, load_images
@@ -44,6 +45,9 @@ class PipelineResult:
     sources: list[dict[str, Any]]
     images: dict[str, int]
     files: dict[str, Path] = field(default_factory=dict)  # split -> its Arrow file, when not carved
+    store_dir: Path | None = None  # holds images/ (copied images) once the build is done
+    image_sizes: dict[str, int] = field(default_factory=dict)  # stored ref -> bytes, images kept rows use
+    roots: dict[str, str] = field(default_factory=dict)  # key -> absolute image root (reference mode)
 
 
 class SplitWriter:
@@ -57,8 +61,9 @@ class SplitWriter:
         self.digest, self.n, self.tasks = hashlib.sha256(), 0, Counter()
 
     def add(self, rec: Record) -> None:
+        """`rec.images` holds stored refs (content-addressed when copied: the digest covers the content)."""
         self.writer.write(self.features.encode_example(rec.to_row()))
-        self.digest.update(rec.id.encode() + b"\0" + b"".join(hashlib.sha256(b).digest() for b in rec.images))
+        self.digest.update(rec.id.encode() + b"\0" + "\0".join(map(str, rec.images)).encode() + b"\1")
         self.n += 1
         self.tasks[rec.task] += 1
 
@@ -114,11 +119,16 @@ def prefilter(
 
 class ImageWork:
     """Runs validate.load_images over chunks (every image of every row, flattened) and hands results back in
-    order. num_proc 1: one background thread (Pillow releases the GIL while decoding, so decoding overlaps the
-    main thread's Arrow writing); num_proc N > 1: a fork pool of N processes, each chunk split N ways."""
+    order. Each distinct (root, path) is verified and stored once per build: later rows reuse its result.
+    num_proc 1: one background thread (Pillow releases the GIL while decoding, so decoding overlaps the main
+    thread's Arrow writing); num_proc N > 1: a fork pool of N processes, each chunk split N ways. Workers write
+    image files themselves (data/records.write_image_file): image bytes never travel back to this process."""
 
-    def __init__(self, num_proc: int, max_pixels: int) -> None:
+    def __init__(self, num_proc: int, max_pixels: int, store_dir: Path, reference: bool) -> None:
         self.num_proc, self.max_pixels, self.pool, self.thread = num_proc, max_pixels, None, None
+        self.store_dir, self.reference = str(store_dir), reference
+        self.done: dict[tuple[str, str], tuple[str | None, str, int]] = {}  # (root, path) -> result
+        self.roots: dict[str, str] = {}  # absolute image root -> its key in images.json (reference mode)
         if num_proc > 1:
             import multiprocessing
 
@@ -128,14 +138,41 @@ class ImageWork:
 
             self.thread = ThreadPoolExecutor(1, thread_name_prefix="vitcli-images")
 
-    def submit(self, chunk: list[Item]) -> Callable[[], list[tuple[bytes | None, str]]]:
-        jobs = [(ref, c.image_root, self.max_pixels) for c in chunk if isinstance(c, Candidate) for ref in c.images]
+    def root_key(self, root: str) -> str | None:
+        if not self.reference:
+            return None
+        return self.roots.setdefault(os.path.normpath(os.path.abspath(root)), str(len(self.roots)))
+
+    def submit(self, chunk: list[Item]) -> Callable[[], list[tuple[str | None, str, int]]]:
+        refs = [(ref, c.image_root) for c in chunk if isinstance(c, Candidate) for ref in c.images]
+        todo: dict[Any, int] = {}  # job key -> index in jobs (a path seen twice in a chunk is loaded once)
+        jobs = []
+        for ref, root in refs:
+            key = (root, ref) if isinstance(ref, str) else id(ref)
+            if key not in self.done and key not in todo:
+                todo[key] = len(jobs)
+                jobs.append((ref, root, self.max_pixels, self.store_dir, self.root_key(root)))
+        fetch = self._run(jobs)
+
+        def collect() -> list[tuple[str | None, str, int]]:
+            got = fetch()
+            for key, i in todo.items():
+                if not isinstance(key, int):
+                    self.done[key] = got[i]
+            return [
+                got[todo[k]] if k in todo else self.done[k]
+                for k in ((root, ref) if isinstance(ref, str) else id(ref) for ref, root in refs)
+            ]
+
+        return collect
+
+    def _run(self, jobs: list[tuple]) -> Callable[[], list[tuple[str | None, str, int]]]:
         if self.pool is None:
             return self.thread.submit(load_images, jobs).result
         parts = [jobs[i :: self.num_proc] for i in range(self.num_proc)]
         res = self.pool.map_async(load_images, parts, chunksize=1)
 
-        def collect() -> list[tuple[bytes | None, str]]:
+        def collect() -> list[tuple[str | None, str, int]]:
             got = res.get()
             return [got[i % self.num_proc][i // self.num_proc] for i in range(len(jobs))]
 
@@ -150,13 +187,16 @@ class ImageWork:
 
 
 class Sink:
-    """Consumes processed chunks: keeps rows, reports rejections, enforces --strict/limits."""
+    """Consumes processed chunks: keeps rows, reports rejections, enforces --strict/limits, and tracks which
+    stored images kept rows refer to (the rest are deleted at the end)."""
 
     def __init__(self, work: Path, strict: bool) -> None:
-        self.work, self.strict, self.features = work, strict, record_features()
+        self.work, self.strict, self.features = work, strict, stored_features()
         self.writers: dict[str, SplitWriter] = {}
         self.rejected: list[Rejection] = []
         self.images: Counter = Counter()
+        self.kept_images: dict[str, int] = {}  # stored ref -> bytes, for images kept rows refer to
+        self.stored: set[str] = set()  # every ref a worker stored (kept or not)
 
     def reject(self, r: Rejection, stats: dict[str, Any]) -> None:
         if self.strict:
@@ -170,11 +210,12 @@ class Sink:
     def consume(
         self,
         chunk: list[Item],
-        results: list[tuple[bytes | None, str]],
+        results: list[tuple[str | None, str, int]],
         stats: dict[str, Any],
         limit: int | None,
     ) -> bool:
         """Returns True once `limit` rows of this source are kept (the rest of the chunk is not taken)."""
+        self.stored.update(ref for ref, _, _ in results if ref is not None)
         it = iter(results)
         for item in chunk:
             if limit is not None and stats["kept"] >= limit:
@@ -182,17 +223,24 @@ class Sink:
             if isinstance(item, Rejection):
                 self.reject(item, stats)
                 continue
-            loaded = [next(it) for _ in item.images]  # (bytes, how) or (None, reason) per image
-            failed = next((how for data, how in loaded if data is None), None)
+            loaded = [next(it) for _ in item.images]  # (ref, how, bytes) or (None, reason, 0) per image
+            failed = next((how for ref, how, _ in loaded if ref is None), None)
             if failed is not None:
                 self.reject(Rejection(item.file, item.row, failed), stats)
                 continue
             if item.split not in self.writers:
                 self.writers[item.split] = SplitWriter(self.work / f"{item.split}.arrow", self.features)
-            self.writers[item.split].add(dataclasses.replace(item.record, images=[data for data, _ in loaded]))
-            self.images.update([how for _, how in loaded] or ["text-only"])
+            self.writers[item.split].add(dataclasses.replace(item.record, images=[ref for ref, _, _ in loaded]))
+            self.images.update([how for _, how, _ in loaded] or ["text-only"])
+            self.kept_images.update((ref, n) for ref, _, n in loaded)
             stats["kept"] += 1
         return limit is not None and stats["kept"] >= limit
+
+    def drop_unused(self, store_dir: Path) -> None:
+        """Delete stored files no kept row refers to (rows rejected or cut by --max-samples after storing)."""
+        for ref in self.stored - self.kept_images.keys():
+            if not ref.startswith("@"):
+                (store_dir / ref).unlink(missing_ok=True)
 
 
 def run_source(
@@ -256,12 +304,15 @@ def run_pipeline(
 
     progress = progress or (lambda advance=1, info="": None)
     sink, seen, per_source = Sink(work_dir, cfg.strict), set(), []
-    work = ImageWork(cfg.num_proc, cfg.max_pixels)
+    store_dir = work_dir / "store"
+    store_dir.mkdir()
+    work = ImageWork(cfg.num_proc, cfg.max_pixels, store_dir, getattr(cfg, "image_storage", "copy") == "reference")
     try:
         for i, spec in enumerate(specs):
             per_source.append(run_source(i, spec, cfg, templates, work, sink, seen, progress))
     finally:
         work.close()
+    sink.drop_unused(store_dir)
     if not sink.writers:
         top = Counter(r.reason.split(":")[0] for r in sink.rejected).most_common(1)
         raise DataError(
@@ -287,15 +338,18 @@ def run_pipeline(
             files[name] = w.path
         splits[name], counts[name] = ds, len(ds)
         tasks[name] = dict(sorted(Counter(ds["task"]).items()))
-    images = {k: sink.images[k] for k in ("original", "png", "text-only") if sink.images[k]}
-    return PipelineResult(DatasetDict(splits), counts, tasks, sink.rejected, per_source, images, files)
+    images = {k: sink.images[k] for k in ("original", "png", "referenced", "text-only") if sink.images[k]}
+    images["references"] = sum(v for k, v in sink.images.items() if k != "text-only")  # image cells in rows
+    roots = {key: root for root, key in work.roots.items()}
+    return PipelineResult(
+        DatasetDict(splits), counts, tasks, sink.rejected, per_source, images, files, store_dir, sink.kept_images, roots
+    )
 
 
 def save_dataset_dict(result: PipelineResult, out: Path) -> None:
     """save_to_disk, without copying splits that already sit in an Arrow file of ours: the library writes
     the metadata (of a one-row selection with the same features and fingerprint) and our file is moved in as
     the split's single shard. Carved splits (index selections) are saved the ordinary way."""
-    import os
     import shutil
 
     meta = out / ".meta"
@@ -313,3 +367,6 @@ def save_dataset_dict(result: PipelineResult, out: Path) -> None:
             os.replace(result.files[name], shards[0])
     os.replace(meta / "dataset_dict.json", out / "dataset_dict.json")
     shutil.rmtree(meta)
+    if result.store_dir is not None and (result.store_dir / IMAGE_DIR).is_dir():
+        os.replace(result.store_dir / IMAGE_DIR, out / IMAGE_DIR)
+    result.images.update(write_image_meta(out, result.image_sizes, result.roots))

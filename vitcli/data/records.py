@@ -1,8 +1,14 @@
-"""The unified record: one row of a built dataset, whatever source it came from (see DESIGN.md §2)."""
+"""The unified record: one row of a built dataset, whatever source it came from (see DESIGN.md §2), and the
+image layout beside the rows: each distinct image stored once as DATASET/images/<sha256[:2]>/<sha256>.<ext>
+(or referenced under a recorded image root), rows holding {bytes: None, path: ref} cells that
+`load_built_dataset` resolves to absolute paths. Datasets built before 0.2 embed bytes in the cells."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vitcli.modeling.families import IMAGE_TOKEN  # noqa: F401 - the placeholder in string content
@@ -11,15 +17,18 @@ from vitcli.runtime.errors import DataError
 TASKS = ("caption", "vqa", "conversation", "pope", "multiple-choice", "gqa")  # the last three: synthetic --tasks
 ANSWER_TYPES = ("yes/no", "number", "other")
 SPLITS = ("train", "validation", "test")
+IMAGE_DIR = "images"  # content-addressed image files, inside the dataset directory
+IMAGE_META = "images.json"  # {version, roots: {key: absolute root}, distinct, bytes}; absent: bytes embedded
+IMAGE_TABLE = "images.parquet"  # one row per distinct stored image: ref, bytes (file size at build time)
 
 
 @dataclass
 class Record:
-    """One instruction sample. `images` holds encoded image bytes (PNG/JPEG), one per '<image>' placeholder in
-    `messages`, in order; empty for text-only rows."""
+    """One instruction sample. `images` holds one entry per '<image>' placeholder in `messages`, in order (empty
+    for text-only rows): a stored reference (str, see image_ref) or encoded image bytes (embedded)."""
 
     id: str
-    images: list[bytes]
+    images: list[bytes | str]
     messages: list[dict[str, str]]
     task: str
     source: str
@@ -32,7 +41,7 @@ class Record:
         """The dict `datasets` stores, matching `record_features()`."""
         return {
             "id": self.id,
-            "images": [{"bytes": b, "path": None} for b in self.images],
+            "images": [image_cell(b) for b in self.images],
             "messages": self.messages,
             "task": self.task,
             "references": self.references,
@@ -43,8 +52,61 @@ class Record:
         }
 
 
+def image_cell(image: bytes | str) -> dict[str, Any]:
+    """A row's image cell: a stored reference as a path, bytes embedded (datasets built before 0.2)."""
+    return {"bytes": None, "path": image} if isinstance(image, str) else {"bytes": image, "path": None}
+
+
+def image_ext(data: bytes) -> str:
+    """The file extension of encoded image bytes (build stores JPEG or PNG; others by their magic)."""
+    for magic, ext in ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG", "png"), (b"GIF8", "gif"), (b"BM", "bmp")):
+        if data.startswith(magic):
+            return ext
+    return "webp" if data[8:12] == b"WEBP" else "img"
+
+
+def write_image_file(data: bytes, dataset_dir: str | Path) -> str:
+    """Store `data` once under dataset_dir/images/ by its sha256 and return its ref ('images/ab/ab12...jpg').
+    Safe across threads and processes: written to a unique temporary name, then renamed into place."""
+    digest = hashlib.sha256(data).hexdigest()
+    ref = f"{IMAGE_DIR}/{digest[:2]}/{digest}.{image_ext(data)}"
+    path = Path(dataset_dir) / ref
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{digest}.{os.getpid()}.{id(data)}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return ref
+
+
+def write_image_meta(dataset_dir: Path, sizes: dict[str, int], roots: dict[str, str]) -> dict[str, int]:
+    """images.parquet (ref, bytes per distinct image) + images.json; returns {distinct, bytes} for the report."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    refs = sorted(sizes)
+    table = pa.table({"ref": pa.array(refs, pa.string()), "bytes": pa.array([sizes[r] for r in refs], pa.int64())})
+    pq.write_table(table, str(dataset_dir / IMAGE_TABLE))
+    counts = {"distinct": len(refs), "bytes": sum(sizes.values())}
+    meta = {"version": 1, "roots": roots, **counts}
+    (dataset_dir / IMAGE_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return counts
+
+
+def stored_features():
+    """record_features() as written to disk: `images` cells as plain {bytes, path} structs (the same Arrow type),
+    because a stored ref is relative to the dataset and only load_built_dataset resolves it (datasets' Image
+    feature would stat the relative path while saving)."""
+    from datasets import Features, List, Value
+
+    features = record_features()
+    return Features({**features, "images": List({"bytes": Value("binary"), "path": Value("string")})})
+
+
 def record_features():
-    """The `datasets.Features` of a built dataset (imported lazily: `datasets` is heavy)."""
+    """The `datasets.Features` of a loaded built dataset (imported lazily: `datasets` is heavy)."""
     from datasets import Features, Image, List, Value
 
     return Features(

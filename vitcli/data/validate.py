@@ -183,6 +183,25 @@ def _store(img: Any, data: bytes) -> tuple[bytes, str]:
     return out.getvalue(), "png"
 
 
-def load_images(jobs: list[tuple[str | bytes, str, int]]) -> list[tuple[bytes | None, str]]:
-    """Worker entry point: load_image over a chunk (one pickle round trip per chunk, not per image)."""
-    return [load_image(ref, root, cap) for ref, root, cap in jobs]
+def store_image(
+    ref: str | bytes, root: str, max_pixels: int, store_dir: str, root_key: str | None
+) -> tuple[str | None, str, int]:
+    """Verify one image and store it: (stored ref, how, file bytes), or (None, reason, 0). Copied images are
+    written once by content into `store_dir` (write_image_file); with a `root_key` (--image-storage reference)
+    a file under the root is referenced as '@<key>/<path under the root>' and not copied."""
+    from vitcli.data.records import write_image_file
+
+    data, how = load_image(ref, root, max_pixels)
+    if data is None:
+        return None, how, 0
+    if root_key is not None and isinstance(ref, str):
+        path = confine(root, ref)
+        assert path is not None  # load_image refused escapes
+        rel = path.relative_to(os.path.normpath(os.path.abspath(root))).as_posix()
+        return f"@{root_key}/{rel}", "referenced", path.stat().st_size
+    return write_image_file(data, store_dir), how, len(data)
+
+
+def load_images(jobs: list[tuple[str | bytes, str, int, str, str | None]]) -> list[tuple[str | None, str, int]]:
+    """Worker entry point: store_image over a chunk (one pickle round trip per chunk, not per image)."""
+    return [store_image(*job) for job in jobs]

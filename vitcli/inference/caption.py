@@ -34,6 +34,7 @@ class CaptionConfig:
     backend: str = "transformers"  # transformers | vllm
     device: str = "auto"
     dtype: str = "auto"
+    load_in: str = "auto"  # weight storage: auto (= dtype) | fp32 | bf16 | fp16 | 8bit | 4bit (bitsandbytes, CUDA)
     fail_fast: bool = False
     trust_remote_code: bool = False
     allow_pickle: bool = False  # load .bin/.pt weights (weights_only=True) when a folder has no safetensors
@@ -233,7 +234,9 @@ def load_backend(cfg: CaptionConfig) -> RunBatch:
 
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    model, processor = load_for_inference(cfg.model, device, dtype, cfg.trust_remote_code, cfg.allow_pickle)
+    model, processor = load_for_inference(
+        cfg.model, device, dtype, cfg.trust_remote_code, cfg.allow_pickle, load_in=cfg.load_in
+    )
     if cfg.generation.temperature > 0:
         torch.manual_seed(cfg.generation.seed)
 

@@ -45,12 +45,21 @@ def load_vllm(cfg: Any) -> Callable[[list[Any], list[str | None]], list[Any]]:
             "use --backend transformers for captioners such as VisionEncoderDecoder or BLIP",
         )
     dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(cfg.dtype, cfg.dtype)
+    load_in = getattr(cfg, "load_in", "auto")
+    quant = {}
+    if load_in in ("bf16", "fp16", "fp32"):
+        dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}[load_in]
+    elif load_in == "4bit":
+        quant = {"quantization": "bitsandbytes"}  # vLLM quantizes in flight (NF4)
+    elif load_in == "8bit":
+        raise ConfigError("--load-in 8bit is not supported with --backend vllm", "use --load-in 4bit or bf16")
     llm = LLM(
         model=cfg.model,
         trust_remote_code=cfg.trust_remote_code,
         dtype=dtype,
         seed=gen.seed,
         limit_mm_per_prompt={"image": 1},
+        **quant,
     )
     params = SamplingParams(
         max_tokens=gen.max_new_tokens,

@@ -141,10 +141,25 @@ def build_processor(
     )
 
 
-def compose_model(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, Any]:
+def compose_model(
+    cfg: ModelConfig, train_texts: Iterable[str], load: Any = None, device: str = "cpu"
+) -> tuple[Any, Any]:
     """(model, processor) for training: an existing VLM (`cfg.model`), a composition of pretrained and/or random
     parts (`cfg.vision`, `cfg.llm`), or the tiny random composition with a word-level tokenizer from `train_texts`.
-    `cfg.arch == 'encoder-decoder'` composes a VisionEncoderDecoderModel and an ImageOnlyProcessor instead."""
+    `cfg.arch == 'encoder-decoder'` composes a VisionEncoderDecoderModel and an ImageOnlyProcessor instead.
+    Weights are stored as the LoadPlan `load` says (runtime/device.py; fp32 without one): bf16/fp16 cast after
+    composition, 8/4-bit quantize the pretrained LM onto `device` (tower and projector stay in half precision)."""
+    if load is not None and load.quantized and not (cfg.model or cfg.llm):
+        raise ConfigError(
+            f"--load-in {load.name} quantizes pretrained LM weights, and this run builds a random LM",
+            "pass --llm or --model with --load-in 8bit/4bit, or use --load-in bf16",
+        )
+    model, processor = compose_unstored(cfg, train_texts, load, device)
+    return store_weights(model, load, device, loaded_whole=bool(cfg.model)), processor
+
+
+def compose_unstored(cfg: ModelConfig, train_texts: Iterable[str], load: Any, device: str) -> tuple[Any, Any]:
+    """compose_model before the storage dtype is applied (pretrained LMs already load in it)."""
     if cfg.model:
         if cfg.vision or cfg.llm:
             raise ConfigError(
@@ -153,7 +168,7 @@ def compose_model(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, An
             )
         from vitcli.modeling.pretrained import load_vlm
 
-        return load_vlm(cfg.model)
+        return load_vlm(cfg.model, load, device)
     if cfg.arch == "encoder-decoder":
         from vitcli.modeling.encoder_decoder import compose_encoder_decoder
 
@@ -169,15 +184,74 @@ def compose_model(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, An
         token_patch = cfg.image_size // image_tokens_per_side(cfg)  # pixels per image token
         processor = build_processor(tokenizer, cfg.image_size, token_patch, cfg.vision_feature_select_strategy)
         return compose_tiny(cfg, tokenizer), processor
-    return compose_from_parts(cfg, train_texts)
+    return compose_from_parts(cfg, train_texts, load, device)
+
+
+def store_weights(model: Any, load: Any, device: str, loaded_whole: bool = False) -> Any:
+    """Cast a composed model to the plan's storage dtype. A quantized LM stays as bitsandbytes placed it; the rest
+    (tower, projector, head) is cast and moved beside it. `loaded_whole`: from_pretrained already placed and
+    quantized the whole VLM (--model)."""
+    if load is None:
+        return model
+    if not load.quantized:
+        return model.to(load.weights_dtype)
+    if loaded_whole:
+        return model
+    lm = model.model.language_model
+    parts = [m for n, m in model.named_children() if n != "model"]
+    parts += [m for m in model.model.children() if m is not lm]
+    for module in parts:
+        module.to(device=device, dtype=load.weights_dtype)
+    return model
+
+
+def mark_quantized(model: Any, source: Any) -> None:
+    """Copy from_pretrained's quantization markers from `source` (the quantized LM) to the composed `model`, so the
+    Trainer, peft and save_pretrained treat it as the quantized model it is."""
+    for attr in ("hf_quantizer", "quantization_method", "is_quantized", "is_loaded_in_4bit", "is_loaded_in_8bit"):
+        if hasattr(source, attr):
+            setattr(model, attr, getattr(source, attr))
+    model.config.quantization_config = source.config.quantization_config
+    model.config._is_quantized = True
+
+
+def prepare_quantized(model: Any, load: Any, gradient_checkpointing: bool) -> Any:
+    """QLoRA's preparation of an 8/4-bit model before stage freezing and LoRA (peft.prepare_model_for_kbit_training:
+    every weight that is not quantized in fp32, input grads on for checkpointing); other models pass through."""
+    if load is None or not load.quantized:
+        return model
+    from peft import prepare_model_for_kbit_training
+
+    return prepare_model_for_kbit_training(
+        model,
+        use_gradient_checkpointing=gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+    )
+
+
+def keep_trainable_fp32(model: Any) -> int:
+    """Cast trainable bf16/fp16 parameters to fp32 (frozen ones keep their half-precision storage), as the LLaVA
+    and TRL recipes keep projector / LoRA weights: AdamW on fp32 weights, autocast for the forward pass. Returns
+    how many parameters were cast."""
+    import torch
+
+    cast = 0
+    for p in model.parameters():
+        if p.requires_grad and p.dtype in (torch.bfloat16, torch.float16):
+            p.data = p.data.float()
+            cast += p.numel()
+    return cast
 
 
 PROJECTORS = ("linear", "mlp2x_gelu")
 
 
-def compose_from_parts(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[Any, Any]:
+def compose_from_parts(
+    cfg: ModelConfig, train_texts: Iterable[str], load: Any = None, device: str = "cpu"
+) -> tuple[Any, Any]:
     """Pretrained tower and/or LM (random ones where not given) + a fresh projector, as one Llava.
-    A pretrained LM is moved in whole (no random copy of it is ever built: the shell is made on the meta device)."""
+    A pretrained LM is moved in whole (no random copy of it is ever built: the shell is made on the meta device)
+    and loads straight into the plan's storage (`load`); everything else is fp32 until store_weights."""
     import torch
     from transformers import AutoModel, GenerationConfig, LlavaConfig, LlavaForConditionalGeneration
     from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
@@ -186,7 +260,7 @@ def compose_from_parts(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[An
 
     tower = load_tower(cfg)
     if cfg.llm:
-        lm, tokenizer = load_causal_lm(cfg.llm)
+        lm, tokenizer = load_causal_lm(cfg.llm, load, device)
         gen = prepare_chat_tokenizer(tokenizer, CHATML_TEMPLATE)
         text_config = lm.config
         if lm.base_model is lm:
@@ -244,7 +318,11 @@ def compose_from_parts(cfg: ModelConfig, train_texts: Iterable[str]) -> tuple[An
         tower.num_additional_tokens,
         image_processor=tower.image_processor,
     )
-    return model.float(), processor
+    if load is None:
+        return model.float(), processor
+    if getattr(lm, "hf_quantizer", None) is not None:
+        mark_quantized(model, lm)
+    return model, processor  # store_weights casts to the plan's storage (no fp32 copy of a half-precision LM)
 
 
 def load_tower(cfg: ModelConfig):

@@ -92,8 +92,16 @@ def load_processor(name: str, model_type: str | None, trust_remote_code: bool = 
     return processor
 
 
-def load_model(name: str, dtype: Any, trust_remote_code: bool = False, allow_pickle: bool = False) -> tuple[Any, Any]:
-    """(model, processor) of any declared family, a vitcli run or a VisionEncoderDecoder checkpoint, on the CPU.
+def load_model(
+    name: str,
+    dtype: Any,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    load: Any = None,
+    device: str = "cpu",
+) -> tuple[Any, Any]:
+    """(model, processor) of any declared family, a vitcli run or a VisionEncoderDecoder checkpoint, on the CPU in
+    `dtype` -- or stored as the LoadPlan `load` says (runtime/device.py; 8/4-bit ones load onto `device`).
     Errors name what went wrong in one sentence: missing folders, pickle weights, offline hubs, a missing extra."""
     from transformers import AutoModelForImageTextToText, VisionEncoderDecoderModel
 
@@ -112,8 +120,9 @@ def load_model(name: str, dtype: Any, trust_remote_code: bool = False, allow_pic
     loader = VisionEncoderDecoderModel if model_type in ENCODER_DECODER_TYPES else AutoModelForImageTextToText
     try:
         processor = load_processor(name, model_type, trust_remote_code)
+        storage = load.from_pretrained_kwargs(device) if load is not None else {"dtype": dtype}
         model = loader.from_pretrained(
-            name, dtype=dtype, use_safetensors=not pickle_ok, weights_only=True, trust_remote_code=trust_remote_code
+            name, use_safetensors=not pickle_ok, weights_only=True, trust_remote_code=trust_remote_code, **storage
         )
     except pickle.UnpicklingError as e:  # weights_only=True met something other than tensors
         raise ModelError(
@@ -149,8 +158,20 @@ def first_line(e: BaseException) -> str:
 
 
 def load_for_inference(
-    name: str, device: str, dtype: Any, trust_remote_code: bool = False, allow_pickle: bool = False
+    name: str,
+    device: str,
+    dtype: Any,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    load_in: str = "auto",
 ) -> tuple[Any, Any]:
-    """(model in eval mode on `device`, processor) for generation."""
-    model, processor = load_model(name, dtype, trust_remote_code, allow_pickle)
-    return model.to(device).eval(), processor
+    """(model in eval mode on `device`, processor) for generation. `load_in` (--load-in) picks how weights are
+    stored; 'auto' stores them in `dtype`. 'cuda:N' becomes the current GPU, so kernels and caches land there too."""
+    from vitcli.runtime.device import resolve_load, use_device
+
+    plan = resolve_load(load_in, device, dtype)
+    use_device(device)
+    model, processor = load_model(name, plan.weights_dtype, trust_remote_code, allow_pickle, load=plan, device=device)
+    if not plan.quantized:  # bitsandbytes weights are placed at load time and cannot be moved
+        model = model.to(device)
+    return model.eval(), processor

@@ -132,8 +132,9 @@ def describe_tower(tower: Any, vision_config: Any, image_processor: Any, feature
     return VisionTower(tower, vision_config, image_processor, int(height), int(token_patch), int(extra), extra >= 1)
 
 
-def load_causal_lm(name: str) -> tuple[Any, Any]:
-    """(causal LM in fp32, tokenizer) from a hub id, a local dir, or a .gguf file (dequantised by transformers)."""
+def load_causal_lm(name: str, load: Any = None, device: str = "cpu") -> tuple[Any, Any]:
+    """(causal LM, tokenizer) from a hub id, a local dir, or a .gguf file (dequantised by transformers). Weights are
+    stored as the LoadPlan `load` says (fp32 without one); 8/4-bit LMs are quantized straight onto `device`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -145,7 +146,8 @@ def load_causal_lm(name: str) -> tuple[Any, Any]:
     else:
         source, weights, extra = name, {"use_safetensors": True}, {}
     tokenizer = _from_pretrained(AutoTokenizer, source, "tokenizer", **extra)
-    lm = _from_pretrained(AutoModelForCausalLM, source, "causal LM", dtype=torch.float32, **weights)
+    storage = load.from_pretrained_kwargs(device) if load is not None else {"dtype": torch.float32}
+    lm = _from_pretrained(AutoModelForCausalLM, source, "causal LM", **storage, **weights)
     return lm, tokenizer
 
 
@@ -174,14 +176,15 @@ def prepare_chat_tokenizer(tokenizer: Any, chatml_template: str) -> dict[str, An
     return {"eos_token_id": sorted(set(eos)) or None, "pad_token_id": tokenizer.pad_token_id}
 
 
-def load_vlm(name: str) -> tuple[Any, Any]:
-    """(model in fp32, processor) to continue training: any family modeling/load.py loads, VisionEncoderDecoder
-    captioners included. What the family needs (template, placeholders) is checked by its adapter."""
+def load_vlm(name: str, load: Any = None, device: str = "cpu") -> tuple[Any, Any]:
+    """(model, processor) to continue training: any family modeling/load.py loads, VisionEncoderDecoder captioners
+    included, stored as the LoadPlan `load` says (fp32 without one). What the family needs (template,
+    placeholders) is checked by its adapter."""
     import torch
 
     from vitcli.modeling.load import load_model
 
-    model, processor = load_model(name, torch.float32)
+    model, processor = load_model(name, torch.float32, load=load, device=device)
     tokenizer = processor.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -26,20 +26,25 @@ def to_rgb(img: Any) -> Any:
 
 
 def open_image(source: Any, name: str | None = None) -> Any:
-    """An upright RGB image from a path, bytes, a datasets cell ({'bytes', 'path'}) or a PIL image; a DataError
-    naming the image (`name`, else the path) when it is missing or unreadable."""
+    """An upright RGB image from a path, bytes, a datasets cell ({'bytes', 'path'}: a built dataset's rows refer
+    to files by path, older ones embed bytes) or a PIL image; a DataError naming the image (`name`, e.g. the row
+    id, and the file when there is one) when it is missing or unreadable."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if isinstance(source, Image.Image):
         return to_rgb(ImageOps.exif_transpose(source))
     if isinstance(source, dict):
         source = source.get("bytes") or source.get("path")
-    label = name or (str(source) if isinstance(source, (str, Path)) else "<image bytes>")
+    is_path = isinstance(source, (str, Path))
+    label = name or (str(source) if is_path else "<image bytes>")
+    if name and is_path and str(source) != name:
+        label = f"{source}' of row '{name}"  # reads: image 'PATH' of row 'ID'
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
             img.load()
             return to_rgb(ImageOps.exif_transpose(img))
     except (FileNotFoundError, IsADirectoryError):
-        raise DataError(f"image '{label}' not found", "check the path") from None
+        hint = "restore the file, or rebuild the dataset" if name and is_path else "check the path"
+        raise DataError(f"image '{label}' not found", hint) from None
     except (UnidentifiedImageError, OSError, ValueError, TypeError, Image.DecompressionBombError) as e:
         raise DataError(f"'{label}' is not a readable image ({type(e).__name__})", "check the file") from None

@@ -13,13 +13,19 @@ from vitcli.runtime.images import open_image
 
 
 def group_by_image(rows: Any, max_turns: int) -> list[list[int]]:
-    """Row indices grouped by identical image bytes, at most `max_turns` rows per group. Only single-image rows
-    pack: text-only and multi-image rows stay alone."""
+    """Row indices grouped by their image's stored ref (content-addressed: one file per distinct image, so no
+    hashing here), at most `max_turns` rows per group. Only single-image rows pack: text-only and multi-image
+    rows stay alone. Datasets built before 0.2 embed bytes: those are hashed, as before."""
     import hashlib
 
-    groups: dict[bytes, list[int]] = {}
+    groups: dict[Any, list[int]] = {}
     for i, cells in enumerate(rows["images"]):
-        key = hashlib.sha1(cells[0]["bytes"]).digest() if len(cells) == 1 else f"alone-{i}".encode()
+        if len(cells) != 1:
+            key: Any = ("alone", i)
+        elif cells[0]["bytes"] is None:
+            key = ("ref", cells[0]["path"])
+        else:
+            key = ("bytes", hashlib.sha1(cells[0]["bytes"]).digest())
         groups.setdefault(key, []).append(i)
     return [members[s : s + max_turns] for members in groups.values() for s in range(0, len(members), max_turns)]
 

@@ -3,15 +3,17 @@ and the Trainer subclass (per-part learning rates, length-grouped batches, the c
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
 from collections import defaultdict
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from vitcli.config import TrainConfig
 from vitcli.modeling.families import IMAGE_TOKEN
@@ -19,10 +21,27 @@ from vitcli.runtime.errors import ConfigError
 from vitcli.training.contrastive import contrastive_loss
 
 
-def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
-    import torch
-    from transformers import TrainingArguments
+@dataclasses.dataclass
+class PinnedTrainingArguments(TrainingArguments):
+    """TrainingArguments that keep a lone process on cuda:N (`pinned_cuda_index`). The stock ones put a
+    non-distributed process on cuda:0 and spread it over every visible GPU with DataParallel; under torchrun /
+    accelerate launch each rank already owns cuda:LOCAL_RANK and nothing is changed."""
 
+    pinned_cuda_index: int | None = None
+
+    @cached_property
+    def _setup_devices(self) -> Any:
+        device = super()._setup_devices
+        if self.pinned_cuda_index is None or self.use_cpu or self.distributed_state.num_processes > 1:
+            return device
+        torch.cuda.set_device(self.pinned_cuda_index)  # accelerate's plain "cuda" means the current GPU
+        self._n_gpu = 1  # one GPU: no DataParallel over the others
+        return torch.device("cuda", self.pinned_cuda_index)
+
+
+def check_engine(cfg: TrainConfig, device: str, dtype: Any) -> None:
+    """What make_training_args would refuse, checked before the model is composed (train() builds the arguments
+    only afterwards)."""
     if dtype == torch.float16 and device == "cpu":
         raise ConfigError("--dtype fp16 needs a GPU (loss scaling runs on CUDA)", "use --dtype fp32 or bf16 on CPU")
     if cfg.deepspeed and importlib.util.find_spec("deepspeed") is None:
@@ -30,9 +49,20 @@ def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
             "--deepspeed needs the deepspeed package, which is not installed",
             "pip install 'vitcli[deepspeed]' (on a CUDA machine), or drop --deepspeed",
         )
+
+
+def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
+    """TrainingArguments from our config. `dtype` is the compute dtype (bf16/fp16 autocast); 'cuda:N' is honoured
+    for a single process."""
+    import torch
+
+    from vitcli.runtime.device import cuda_index
+
+    check_engine(cfg, device, dtype)
     saving = cfg.save_every_steps > 0
     evaluating = cfg.eval_every_steps > 0
-    return TrainingArguments(
+    return PinnedTrainingArguments(
+        pinned_cuda_index=cuda_index(device),
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=cfg.per_device_batch_size,
         per_device_eval_batch_size=cfg.per_device_batch_size,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vitcli.config import TrainConfig
+from vitcli.runtime.device import stored_bytes
 
 
 @dataclass
@@ -32,13 +33,13 @@ class MemoryEstimate:
 
 
 def estimate_memory(model: Any, cfg: TrainConfig, dtype: Any) -> MemoryEstimate:
-    """Weights in the load dtype (fp32 master copies under mixed precision), fp32 gradients and two AdamW moments
+    """Weights as stored (--load-in: 4/2/1/~0.52 bytes per fp32/bf16/8-bit/4-bit weight; trainable ones fp32,
+    autocast computes in `dtype`), fp32 gradients and two AdamW moments
     for trainable parameters, and transformer activations of ~34·s·b·h bytes per layer (Korthikanti et al. 2022;
     ~2·s·b·h with gradient checkpointing). A planning number: expect the allocator to add 10-20%."""
     gib = 1024**3
-    total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    weights = total * 4  # the Trainer keeps fp32 weights and autocasts under bf16/fp16
+    weights = sum(stored_bytes(p) for p in model.parameters())
     grads = trainable * 4
     adam = trainable * 8
     text, vision = text_and_vision_configs(model.config)

@@ -55,14 +55,15 @@ def train(
 
     from vitcli.data.build import load_built_dataset
     from vitcli.modeling.adapter import FamilyAdapter
-    from vitcli.modeling.compose import compose_model
+    from vitcli.modeling.compose import compose_model, keep_trainable_fp32, prepare_quantized
     from vitcli.modeling.freeze import TRAINABLE_FILE, merge_lora, prepare_model
-    from vitcli.runtime.device import resolve_device, resolve_dtype, seed_everything
+    from vitcli.runtime.device import resolve_device, resolve_dtype, resolve_load, seed_everything, use_device
     from vitcli.training.answer_loss import REDUCTIONS, answer_loss_func
     from vitcli.training.interrupt import StopOnSignal
     from vitcli.training.loop import (
         MetricsLogger,
         VitcliTrainer,
+        check_engine,
         make_training_args,
         read_metrics,
         tensorboard_callback,
@@ -84,21 +85,28 @@ def train(
     if "train" not in data or len(data["train"]) == 0:
         raise DataError(f"dataset '{cfg.data}' has no train rows", "build it with more --num-train rows")
     device = resolve_device(cfg.device)
+    use_device(device)  # cuda:N becomes the current GPU before anything lands on one
     dtype = resolve_dtype(cfg.dtype, device)
+    load = resolve_load(cfg.load_in, device, dtype, training=True)  # weight storage and compute dtype
+    check_engine(cfg, device, load.compute_dtype)
     seed_everything(cfg.seed)
-    args = make_training_args(cfg, out, device, dtype)  # under torchrun/accelerate this joins the process group
-    main = args.process_index == 0
-    resume_ckpt = open_run_dir(cfg, out, resuming, main)
     train_rows = data["train"]
     if cfg.max_train_samples:
         train_rows = train_rows.select(range(min(cfg.max_train_samples, len(train_rows))))
 
-    # 2. Compose the model (tiny from configs, from pretrained parts, or an existing VLM).
+    # 2. Compose the model (tiny from configs, from pretrained parts, or an existing VLM), weights stored as --load-in
+    #    says. Only then build TrainingArguments: under a DeepSpeed ZeRO-3 config they make from_pretrained partition
+    #    weights as it loads, and composition (the tower's dummy forward, weight copies, module swaps) needs them whole.
     texts = (m["content"] for conv in train_rows["messages"] for m in conv)
-    model, processor = compose_model(cfg.model, texts)
+    model, processor = compose_model(cfg.model, texts, load, device)
+    args = make_training_args(cfg, out, device, load.compute_dtype)  # under torchrun/accelerate: joins the group
+    main = args.process_index == 0
+    resume_ckpt = open_run_dir(cfg, out, resuming, main)
 
     # 3. Choose what trains, encode the data (answer-only labels), set up the engine.
+    model = prepare_quantized(model, load, cfg.gradient_checkpointing)  # QLoRA: 8/4-bit LM, the rest fp32
     model, plan = prepare_model(model, cfg)  # stage freezing, LoRA wrapping; plan lists what trains
+    keep_trainable_fp32(model)  # half-precision storage is for frozen weights; AdamW updates fp32 ones
     trainable = plan.trainable
     if cfg.pack_turns > 1:  # vitcli-composed LLaVA: rows of one image share one sample (encoded up front)
         train_set, collator, samples, eval_set, task_eval = packed_data(cfg, data, train_rows, model, processor)
@@ -119,7 +127,7 @@ def train(
     if main:
         write_json(out / RUN_CONFIG, to_dict(cfg))
         write_json(out / TRAINABLE_FILE, plan.to_json())
-    memory = estimate_memory(model, cfg, dtype)
+    memory = estimate_memory(model, cfg, load.compute_dtype)
     say(memory.describe())
     if resume_ckpt:
         say(f"resuming from {resume_ckpt}")
@@ -160,6 +168,8 @@ def train(
             "run the same command with --resume to continue",
         )
     trainer.model = merge_lora(trainer.model)  # LoRA runs export a plain model, adapters merged
+    if load.name in ("bf16", "fp16") and not args.deepspeed:
+        trainer.model.to(load.weights_dtype)  # export in the storage dtype (trainable parts trained in fp32)
     save_final_model(trainer, processor, out)
     curve = main and plot_loss_curve(read_metrics(out / METRICS), out / LOSS_CURVE)
     return TrainResult(
