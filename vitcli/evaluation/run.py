@@ -1,5 +1,6 @@
 """evaluate(cfg) -> EvalReport: predictions from a model on a built dataset (or from files), then metrics.
-Scoring itself lives in evaluation/score.py and metrics/; this module owns generation and provenance."""
+Scoring itself lives in evaluation/score.py and metrics/ (the same scorers files go through); this module owns
+generation, the gold answers a dataset row carries for each task, and provenance."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from vitcli.evaluation.report import EvalReport
 from vitcli.runtime.errors import ConfigError, DataError
 from vitcli.runtime.io import check_output_free, write_jsonl
 
-TASKS_FROM_MODEL = ("caption", "vqa")
+TASKS_FROM_MODEL = ("caption", "vqa", "pope", "multiple-choice", "gqa")
 
 
 def evaluate(cfg: EvalConfig, on_progress: Any = None) -> EvalReport:
     for out in (cfg.per_item, cfg.report):  # refuse before the expensive part, not after it
         if out and out != "-":
             check_output_free(Path(out), cfg.overwrite, "output path")
+    if cfg.task == "gqa":
+        from vitcli.evaluation.score import check_gqa_normalize
+
+        check_gqa_normalize(cfg.gqa_normalize)
     thumbnails: dict[str, bytes] | None = {} if cfg.report else None
     if cfg.model is None:
         from vitcli.evaluation.score import score_files
@@ -67,7 +72,7 @@ def evaluate_model(cfg: EvalConfig, on_progress: Any = None, thumbnails: dict[st
 
     device = resolve_device(cfg.device)
     model, processor = load_for_inference(
-        cfg.model, device, resolve_dtype(cfg.dtype, device), allow_pickle=cfg.allow_pickle, load_in=cfg.load_in
+        cfg.model, device, resolve_dtype(cfg.dtype, device), allow_pickle=cfg.allow_pickle
     )
     meta = rows.remove_columns("images")
     prompts = [prompt_of(r) for r in meta]
@@ -94,7 +99,7 @@ def evaluate_model(cfg: EvalConfig, on_progress: Any = None, thumbnails: dict[st
     predictions = dict(zip(ids, preds, strict=False))
     if cfg.task == "caption":
         report = score_captions(predictions, dict(zip(ids, meta["references"], strict=False)))
-    else:
+    elif cfg.task == "vqa":
         items = {
             r["id"]: {
                 "answers": r["answers"],
@@ -105,9 +110,49 @@ def evaluate_model(cfg: EvalConfig, on_progress: Any = None, thumbnails: dict[st
             for r, p in zip(meta, prompts, strict=True)
         }
         report = score_vqa(predictions, items)
+    else:
+        report = score_single_answer(cfg, predictions, list(meta), prompts)
     report.provenance.update(model_provenance(cfg, data[cfg.split]))
     if thumbnails is not None:
         thumbnails.update(collect_thumbnails(rows, ids, report))
+    return report
+
+
+def gold_answer(row: dict[str, Any]) -> str:
+    """A POPE / multiple-choice / GQA row's key: its first stored answer, else its first assistant turn."""
+    from vitcli.data.records import target_of
+
+    return row["answers"][0] if row["answers"] else target_of(row)
+
+
+def score_single_answer(cfg: EvalConfig, predictions: dict[str, str], rows: list[dict], prompts: list[str]):
+    """Score generated answers of pope / multiple-choice / gqa rows with the scorers prediction files go through:
+    POPE's parser and metrics (+ one set per question_type, e.g. the synthetic world's pope-random/popular/
+    adversarial), LLaVA's ScienceQA letter parser (options read back from the prompt), official GQA exact match
+    (question_type as the structural type)."""
+    from vitcli.data.templates import parse_choices
+    from vitcli.evaluation.score import score_gqa, score_multiple_choice, score_pope
+    from vitcli.metrics.pope import compute_pope_metrics
+
+    gold = {r["id"]: gold_answer(r) for r in rows}
+    if cfg.task == "pope":
+        report = score_pope(predictions, gold)
+        kinds = {r["id"]: r["question_type"] for r in rows if r["question_type"]}
+        for kind in sorted(set(kinds.values())) if len(set(kinds.values())) > 1 else []:
+            ids = [k for k, v in kinds.items() if v == kind]
+            sub = compute_pope_metrics({k: predictions[k] for k in ids}, {k: gold[k] for k in ids}).to_dict()
+            report.metrics[kind] = {m: sub[m] for m in ("accuracy", "precision", "recall", "f1", "yes_ratio")}
+    elif cfg.task == "multiple-choice":
+        keys = {
+            r["id"]: {"answer": gold[r["id"]], "choices": parse_choices(p)} for r, p in zip(rows, prompts, strict=True)
+        }
+        report = score_multiple_choice(predictions, keys)
+    else:
+        types = {r["id"]: {"structural": r["question_type"]} for r in rows if r["question_type"]}
+        report = score_gqa(predictions, gold, normalize=cfg.gqa_normalize, types=types)
+    questions = {r["id"]: p.replace("<image>", "").strip() for r, p in zip(rows, prompts, strict=True)}
+    for item in report.per_item:
+        item["question"] = questions.get(item["id"])
     return report
 
 
