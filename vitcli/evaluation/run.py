@@ -72,7 +72,7 @@ def evaluate_model(cfg: EvalConfig, on_progress: Any = None, thumbnails: dict[st
 
     device = resolve_device(cfg.device)
     model, processor = load_for_inference(
-        cfg.model, device, resolve_dtype(cfg.dtype, device), allow_pickle=cfg.allow_pickle
+        cfg.model, device, resolve_dtype(cfg.dtype, device), allow_pickle=cfg.allow_pickle, load_in=cfg.load_in
     )
     meta = rows.remove_columns("images")
     prompts = [prompt_of(r) for r in meta]
