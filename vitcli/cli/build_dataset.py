@@ -50,6 +50,15 @@ Export = Annotated[
         "--export", help="Also write FORMAT DIR: llava-json | messages-jsonl | parquet.", metavar="FORMAT DIR"
     ),
 ]
+ImageStorage = Annotated[
+    str,
+    typer.Option(
+        "--image-storage",
+        help="copy: each distinct image stored once inside the dataset (self-contained). reference: rows refer to "
+        "files under the image root, verified now, which must stay in place (for image sets too large to copy).",
+        metavar="copy|reference",
+    ),
+]
 Columns = Annotated[
     list[str] | None,
     typer.Option(
@@ -69,6 +78,8 @@ def render_report(report: BuildReport, as_json: bool) -> None:
         (split, n, ", ".join(f"{t}={c}" for t, c in report.tasks[split].items())) for split, n in report.counts.items()
     ]
     output.print_table(f"Dataset written to {report.out}", rows, ("split", "rows", "tasks"))
+    if "distinct" in report.images:  # each distinct image stored (or referenced) once
+        output.print_table("Images", sorted(report.images.items()), ("images", "count"))
     if report.rejected:
         output.print_table(
             f"Rejected rows ({len(report.rejected)}, listed in build_report.json)",
@@ -98,6 +109,7 @@ def run(
     templates: str | None,
     caption_style: str,
     export: tuple[str, str] | None,
+    image_storage: str,
     overwrite: bool,
     as_json: bool,
     mix: str | None = None,
@@ -122,6 +134,7 @@ def run(
         caption_style=caption_style,
         export=export[0] if export else None,
         export_dir=export[1] if export else None,
+        image_storage=image_storage,
     )
     with output.progress_bar(f"build-dataset {source}", None) as update:
         report = build_dataset(cfg, progress=update)
@@ -140,6 +153,7 @@ COMMON = {
     "templates": (TemplatesFile, None),
     "caption_style": (CaptionStyle, "brief"),
     "export": (Export, None),
+    "image_storage": (ImageStorage, "copy"),
     "overwrite": (Overwrite, False),
     "as_json": (Json, False),
 }

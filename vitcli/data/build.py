@@ -29,7 +29,7 @@ from vitcli.data.records import (
 from vitcli.data.sources.common import SourceSpec
 from vitcli.data.sources.synthetic import SyntheticConfig, generate_synthetic
 from vitcli.data.validate import DEFAULT_MAX_PIXELS, Rejection
-from vitcli.runtime.errors import ConfigError
+from vitcli.runtime.errors import ConfigError, UsageError
 from vitcli.runtime.io import atomic_dir, check_output_free, write_json
 
 __all__ = [
@@ -150,7 +150,7 @@ def check_config(cfg: BuildConfig) -> None:
     if cfg.export and cfg.export not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format '{cfg.export}'", f"use one of: {', '.join(EXPORT_FORMATS)}")
     if cfg.image_storage not in IMAGE_STORAGE:
-        raise ConfigError(f"unknown image storage '{cfg.image_storage}'", f"use one of: {', '.join(IMAGE_STORAGE)}")
+        raise UsageError(f"unknown --image-storage '{cfg.image_storage}'", f"use one of: {', '.join(IMAGE_STORAGE)}")
     if bool(cfg.export) != bool(cfg.export_dir):
         raise ConfigError("--export needs both a format and a directory", "e.g. --export llava-json exported/")
 

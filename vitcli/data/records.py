@@ -125,10 +125,37 @@ def record_features():
 
 
 def undecoded_images(ds: Any) -> Any:
-    """`ds` with its `images` column left as {bytes, path} cells: no decoding until a consumer opens one."""
+    """`ds` with its `images` column left as {bytes, path} cells: no decoding until a consumer opens one. Cells
+    that refer to a file get its bytes as rows are read (a format transform: per item, in the reading process),
+    so every consumer sees the {bytes, path} cells it always did; raw refs: `ds.with_format("arrow")`."""
     from datasets import Image, List
 
-    return ds.cast_column("images", List(Image(decode=False)))
+    return ds.cast_column("images", List(Image(decode=False))).with_transform(read_image_files)
+
+
+def read_image_files(batch: dict[str, list]) -> dict[str, list]:
+    """Fill the bytes of file-backed image cells; a file gone since the build is a DataError naming row and file."""
+    if "images" not in batch:
+        return batch
+    ids = batch.get("id") or [None] * len(batch["images"])
+    batch["images"] = [
+        [cell if cell["bytes"] is not None or not cell["path"] else read_cell(cell, rid) for cell in cells]
+        for cells, rid in zip(batch["images"], ids, strict=True)
+    ]
+    return batch
+
+
+def read_cell(cell: dict[str, Any], row_id: str | None) -> dict[str, Any]:
+    path = cell["path"]
+    try:
+        return {"bytes": Path(path).read_bytes(), "path": path}
+    except OSError as e:
+        where = f" of row '{row_id}'" if row_id is not None else ""
+        raise DataError(
+            f"image '{path}'{where} cannot be read ({e.strerror or type(e).__name__}); it was there when the "
+            "dataset was built",
+            "restore the file (a referenced image root must stay in place), or rebuild the dataset",
+        ) from None
 
 
 def image_counts(ds: Any) -> list[int]:

@@ -104,6 +104,9 @@ def iter_json_rows(path: Path, key: str | None = None) -> Iterator[tuple[int, An
         return
     if path.stat().st_size < 64 and not path.read_bytes().strip():
         return  # an empty file: no rows (the caller reports the empty source)
+    if key is None and first_char(path) == "[":
+        yield from iter_json_array(path)  # streamed: llava_v1_5_mix665k.json is ~1 GB
+        return
     try:
         data = read_json(path)
     except DataError as e:
@@ -124,6 +127,95 @@ def iter_json_rows(path: Path, key: str | None = None) -> Iterator[tuple[int, An
             "pass a JSON list (or JSONL, one record per line)",
         )
     yield from enumerate(data, start=1)
+
+
+def first_char(path: Path) -> str:
+    """The first non-whitespace character of a text file (after a UTF-8 BOM), '' when there is none."""
+    with path.open("rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1].decode("latin-1")
+
+
+def iter_json_array(path: Path, chunk_chars: int = 1 << 20) -> Iterator[tuple[int, Any]]:
+    """(1-based index, element) of a top-level JSON array, parsed incrementally: memory holds one chunk plus the
+    element being parsed (an element may span chunks), never the whole file. Invalid JSON is a DataError naming
+    the element and the line, as json.load's would be (the build then fails and writes nothing)."""
+    decoder = json.JSONDecoder()
+    with path.open("r", encoding="utf-8-sig", errors="strict") as f:
+        reader = ArrayReader(f, chunk_chars, path)
+        reader.expect("[")
+        index = 0
+        if reader.peek() == "]":
+            reader.pos += 1
+        else:
+            while True:
+                index += 1
+                yield index, reader.decode(decoder, index)
+                sep = reader.peek()
+                reader.pos += 1
+                if sep == "]":
+                    break
+                if sep != ",":
+                    reader.fail(f"expected ',' or ']' after element {index}")
+        if reader.peek() != "":
+            reader.fail("extra data after the closing ']'")
+
+
+class ArrayReader:
+    """A text buffer over a file for iter_json_array: refills by chunks and drops what was consumed."""
+
+    def __init__(self, f: Any, chunk_chars: int, path: Path) -> None:
+        self.f, self.chunk, self.path = f, chunk_chars, path
+        self.buf, self.pos, self.line, self.eof = "", 0, 1, False  # line: of buf[0] in the file
+
+    def more(self) -> bool:
+        if self.eof:
+            return False
+        if self.pos > self.chunk:  # drop consumed text (counting its lines for error messages)
+            self.line += self.buf.count("\n", 0, self.pos)
+            self.buf, self.pos = self.buf[self.pos :], 0
+        try:
+            data = self.f.read(max(self.chunk, len(self.buf) - self.pos))  # doubling: a long element parses O(n)
+        except UnicodeDecodeError as e:
+            raise DataError(
+                f"'{self.path}' is not valid UTF-8 (byte {e.start} of a chunk)", "re-encode as UTF-8"
+            ) from None
+        self.eof = not data
+        self.buf += data
+        return not self.eof
+
+    def peek(self) -> str:
+        """The next non-whitespace character ('' at the end of the file), consuming the whitespace."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf) or not self.more():
+                return self.buf[self.pos : self.pos + 1]
+
+    def expect(self, char: str) -> None:
+        if self.peek() != char:
+            self.fail(f"expected '{char}'")
+        self.pos += 1
+
+    def decode(self, decoder: json.JSONDecoder, index: int) -> Any:
+        self.peek()  # raw_decode takes no leading whitespace
+        while True:
+            try:
+                value, end = decoder.raw_decode(self.buf, self.pos)
+            except JSON_ERRORS as e:
+                if len(self.buf) - self.pos <= MAX_LINE_BYTES and self.more():
+                    continue  # the element may just be cut by the chunk boundary
+                self.fail(f"element {index} is not valid JSON ({json_error_message(e)})")
+            if end == len(self.buf) and self.more():
+                continue  # a number cut at the boundary ('12' of '123') decodes: re-read it whole
+            self.pos = end
+            return value
+
+    def fail(self, what: str) -> None:
+        line = self.line + self.buf.count("\n", 0, self.pos)
+        raise DataError(
+            f"'{self.path}' is not valid JSON: {what} (line {line})", "fix the file or check that it is the right one"
+        )
 
 
 def is_key(value: Any) -> bool:
