@@ -130,6 +130,21 @@ class EvalConfig:
     allow_pickle: bool = False  # load .bin/.pt weights (weights_only=True) when a model folder has no safetensors
 
 
+@dataclass
+class TextEvalConfig:
+    """`eval --task text` (evaluation/text_retention.py): a tuned model's language against its base LM."""
+
+    model: str | None = None  # the tuned run / model
+    base: str | None = None  # the base LM (hub id, dir, .gguf); None = the run's recorded model.llm
+    text_file: str | None = None  # held-out text: perplexity
+    qa_file: str | None = None  # JSONL {"prompt", "answer"}: greedy exact match
+    window: int = 0  # tokens per perplexity window; 0 = min(model context, 512)
+    stride: int = 0  # tokens between window starts; 0 = window // 2
+    max_new_tokens: int = 32
+    device: str = "auto"
+    allow_pickle: bool = False
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # A ~0.7M-parameter VLM that learns the synthetic world on 2 CPU cores in minutes: 48 px images as 6x6
     # patches, rows of one image packed into one sample (the image is encoded once per 5 answers, rows kept apart).

@@ -29,7 +29,7 @@ def render_report(report: EvalReport, as_json: bool) -> None:
 
 
 def eval_command(
-    task: Annotated[str, typer.Option("--task", help="caption | vqa | gqa | multiple-choice | pope.")] = "vqa",
+    task: Annotated[str, typer.Option("--task", help="caption | vqa | gqa | multiple-choice | pope | text.")] = "vqa",
     model: Annotated[str | None, typer.Option("--model", help="Run folder, local model dir or hub id.")] = None,
     data: Annotated[str | None, typer.Option("--data", help="Built dataset folder (with --model).")] = None,
     split: Annotated[str, typer.Option("--split", help="Dataset split to score.")] = "test",
@@ -50,6 +50,13 @@ def eval_command(
     pid_splits: Annotated[
         str | None, typer.Option("--pid-splits", help="Multiple-choice: ScienceQA pid_splits.json; scores --split.")
     ] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Text: the base LM (default: the run's --llm).")] = None,
+    text_file: Annotated[str | None, typer.Option("--text-file", help="Text: held-out text for perplexity.")] = None,
+    qa_file: Annotated[
+        str | None, typer.Option("--qa-file", help='Text: JSONL of {"prompt", "answer"} for exact match.')
+    ] = None,
+    window: Annotated[int, typer.Option("--window", min=0, help="Text: tokens per window (0 = min(ctx, 512)).")] = 0,
+    stride: Annotated[int, typer.Option("--stride", min=0, help="Text: tokens between windows (0 = window/2).")] = 0,
     per_item: Annotated[
         str | None, typer.Option("--per-item", help="Write one JSON line per item with its score.")
     ] = None,
@@ -72,6 +79,11 @@ def eval_command(
 
     check_load_in(load_in, dtype, device)
 
+    if task == "text":  # language retention against the base LM (cli/eval_text.py)
+        from vitcli.cli.eval_text import eval_text
+
+        text = {"base": base, "text_file": text_file, "qa_file": qa_file, "window": window, "stride": stride}
+        return eval_text(model, text, max_new_tokens, device, allow_pickle, per_item, overwrite, as_json)
     cfg = EvalConfig(
         task=task,
         model=model,
