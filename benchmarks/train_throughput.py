@@ -1,19 +1,27 @@
-"""Samples/s of `vitcli train` (the library call: Trainer, callbacks, metrics.jsonl) against a bare PyTorch
-loop (DataLoader -> forward -> backward -> clip -> AdamW step) on the same model, the same dataset encoding,
-collator and batch size, in one run. Prints both rates, their ratio (target >= 0.9) and peak memory.
+"""Training-speed figures of `vitcli train` (the library call: Trainer, callbacks, metrics.jsonl), one JSON line each:
 
-    PYTHONPATH=. python benchmarks/train_throughput.py [--steps 60] [--warmup 5] [--threads 1]
+  ratio       samples/s of vitcli train against a bare PyTorch loop (DataLoader -> forward -> backward -> clip ->
+              AdamW step) on the same model, dataset encoding, collator and batch size (target >= 0.9)
+  data_wait   the fraction of step time the train loop waits on its next batch, with 0 DataLoader workers and
+              with N (--workers, default one per spare core), for a model big enough that compute matters
+              (--wait-model small|gpu) and images stored larger than the model reads them (decode + resize cost)
+  first_step  seconds from calling train() to the end of the first optimizer step, for --rows and 10x --rows
+              (synthetic datasets built through the library), with model composition timed separately
+
+    PYTHONPATH=. python benchmarks/train_throughput.py [--figures ratio,data_wait,first_step] [--rows 10000]
     PYTHONPATH=. python benchmarks/train_throughput.py --gpu      # bf16, SmolLM2-135M + SigLIP-B/16 sized
 
-Both sides run `steps` optimizer steps and are timed from the end of step `warmup` to the end of the last step,
-so model composition, dataset encoding and the first (allocation-heavy) steps are excluded from both. Both
-decode and preprocess images per batch inside the loop (the same ConversationDataset + Collator). With --gpu
-the model is a random composition the size of SmolLM2-135M (LM) + SigLIP-B/16 (tower, 224 px), and the script
-also prints tokens/s and MFU (6 * params * tokens/s over the GPU's dense bf16 peak, --peak-tflops)."""
+Timed spans start at the end of step `warmup` and stop at the end of the last step, so model composition and the
+first (allocation-heavy) steps are excluded. The bare loop and vitcli read, encode and decode per item with the same
+ConversationDataset + Collator. With --gpu the model is a random composition the size of SmolLM2-135M (LM) +
+SigLIP-B/16 (tower, 224 px), and the ratio line also carries tokens/s and MFU (6 * params * tokens/s over the GPU's
+dense bf16 peak, --peak-tflops). On a shared CPU the absolute numbers move with the load: compare the figures of
+one run."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import tempfile
@@ -36,16 +44,14 @@ GPU_MODEL = {  # SmolLM2-135M (LM) + SigLIP-B/16 (tower) shapes, random weights
 }
 
 
-def build_data(folder: Path, image_size: int) -> Path:
+def build_data(folder: Path, image_size: int, scenes: int = 200, name: str = "shapes") -> Path:
+    """A synthetic dataset of `scenes` images, five rows each (a caption and four questions)."""
     from vitcli.data.build import BuildConfig, build_dataset
     from vitcli.data.sources.synthetic import SyntheticConfig
 
-    out = folder / "shapes"
-    build_dataset(
-        BuildConfig(
-            out=str(out), synthetic=SyntheticConfig(seed=0, num_train=200, num_val=4, num_test=4, image_size=image_size)
-        )
-    )
+    out = folder / name
+    synthetic = SyntheticConfig(seed=0, num_train=scenes, num_val=4, num_test=4, image_size=image_size)
+    build_dataset(BuildConfig(out=str(out), synthetic=synthetic))
     return out
 
 
@@ -90,12 +96,11 @@ def bare_loop(cfg, sync) -> tuple[float, int, int]:  # noqa: ANN001
     import torch
 
     from vitcli.data.build import load_built_dataset
-    from vitcli.data.records import IMAGE_TOKEN
     from vitcli.modeling.compose import compose_model
     from vitcli.runtime.device import seed_everything
     from vitcli.training.collate import Collator, ConversationDataset
     from vitcli.training.loop import count_image_tokens
-    from vitcli.training.samples import check_samples
+    from vitcli.training.samples import SampleLog
 
     seed_everything(cfg.seed)
     rows = load_built_dataset(cfg.data)["train"]
@@ -104,13 +109,20 @@ def bare_loop(cfg, sync) -> tuple[float, int, int]:  # noqa: ANN001
     device = torch.device(cfg.device)
     model.to(device).train()
     dataset = ConversationDataset(rows, processor, count_image_tokens(processor), cfg.pack_turns, cfg.max_length)
-    check_samples(dataset, cfg.max_length, processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), False)
+    log = SampleLog()
+    from vitcli.training.samples import resolve_dataloader_workers
+
+    workers = resolve_dataloader_workers(cfg.dataloader_workers)  # as vitcli train's DataLoader
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=cfg.per_device_batch_size,
         shuffle=True,
         collate_fn=Collator(processor.tokenizer.pad_token_id),
         drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers else None,
+        pin_memory=cfg.device.startswith("cuda"),
     )
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate, weight_decay=cfg.weight_decay
@@ -119,7 +131,7 @@ def bare_loop(cfg, sync) -> tuple[float, int, int]:  # noqa: ANN001
     clock, step, tokens = StepClock(WARMUP, sync), 0, 0
     while step < cfg.max_steps:
         for batch in loader:
-            batch = {k: v.to(device) for k, v in batch.items()}
+            batch = {k: v.to(device) for k, v in log.take(batch).items()}
             with amp:
                 loss = model(**batch).loss
             loss.backward()
@@ -157,6 +169,72 @@ def vitcli_train(cfg, sync) -> tuple[float, int]:  # noqa: ANN001
     return clock.t1 - clock.t0, result.num_parameters
 
 
+def data_wait(cfg, sync) -> dict:  # noqa: ANN001
+    """Fraction of the timed step time spent in the Trainer's fetch of its next batch(es) (get_batch_samples: the
+    DataLoader hands over a ready batch, or the loop waits while one is read, encoded and decoded)."""
+    from transformers import TrainerCallback
+
+    from vitcli.training import loop
+    from vitcli.training.run import train
+
+    clock, waited, step = StepClock(WARMUP, sync), [0.0], [0]
+    fetch = loop.VitcliTrainer.get_batch_samples
+
+    def timed_fetch(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        t = time.perf_counter()
+        out = fetch(self, *args, **kwargs)
+        if step[0] >= WARMUP:  # fetches for timed steps only (the one after step `warmup` onwards)
+            waited[0] += time.perf_counter() - t
+        return out
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            step[0] = state.global_step
+            clock.tick(state.global_step)
+
+    loop.VitcliTrainer.get_batch_samples = timed_fetch
+    try:
+        train(cfg, callbacks=[Clock()])
+    finally:
+        loop.VitcliTrainer.get_batch_samples = fetch
+    total = clock.t1 - clock.t0
+    return {
+        "wait_s": round(waited[0], 3),
+        "step_s": round(total / (cfg.max_steps - WARMUP), 4),
+        "data_wait_fraction": round(waited[0] / total, 4),
+    }
+
+
+def first_step(cfg) -> dict:  # noqa: ANN001
+    """Seconds from calling train() to the end of optimizer step 1, and the model composition inside them."""
+    from transformers import TrainerCallback
+
+    import vitcli.modeling.compose as compose
+    from vitcli.training.run import train
+
+    start, marks = time.perf_counter(), {}
+    real = compose.compose_model
+
+    def timed_compose(*args, **kwargs):  # noqa: ANN002, ANN003
+        t = time.perf_counter()
+        out = real(*args, **kwargs)
+        marks["compose_s"] = time.perf_counter() - t
+        return out
+
+    class Stop(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            marks.setdefault("first_step_s", time.perf_counter() - start)
+            control.should_training_stop = True
+
+    compose.compose_model = timed_compose
+    try:
+        train(cfg, callbacks=[Stop()])
+    finally:
+        compose.compose_model = real
+    marks["without_compose_s"] = marks["first_step_s"] - marks["compose_s"]
+    return {k: round(v, 3) for k, v in marks.items()}
+
+
 def peak_memory(gpu: bool) -> str:
     import torch
 
@@ -173,16 +251,93 @@ def reset_peak(gpu: bool) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
+WAIT_MODEL = {  # big enough that a CPU step is mostly compute: ~20 M parameters, 64 image tokens
+    "model.image_size": 64,
+    "model.patch_size": 8,
+    "model.vision_hidden_size": 256,
+    "model.vision_num_layers": 4,
+    "model.vision_num_heads": 4,
+    "model.text_hidden_size": 384,
+    "model.text_num_layers": 6,
+    "model.text_num_heads": 6,
+    "model.text_intermediate_size": 1024,
+}
 WARMUP = 5
+
+
+def emit(figure: str, **values) -> None:  # noqa: ANN003
+    print(json.dumps({"figure": figure, **values}), flush=True)
+
+
+def ratio_figure(args: argparse.Namespace, folder: Path, sync) -> None:  # noqa: ANN001
+    data = build_data(folder, 224 if args.gpu else 64)
+    cfg = make_cfg(args, data, folder / "bare")
+    reset_peak(args.gpu)
+    bare_s, n, tokens = bare_loop(cfg, sync)
+    bare_mem = peak_memory(args.gpu)
+    reset_peak(args.gpu)
+    ours_s, params = vitcli_train(make_cfg(args, data, folder / "run"), sync)
+    bare_rate, ours_rate = n * args.batch_size / bare_s, n * args.batch_size / ours_s
+    extra = {}
+    if args.gpu:
+        tok_rate = tokens / n * (n / ours_s)  # tokens per step (same data and batch size) x vitcli steps/s
+        extra = {"tokens_per_s": round(tok_rate), "mfu": round(6 * params * tok_rate / (args.peak_tflops * 1e12), 4)}
+    emit(
+        "ratio",
+        vitcli_samples_per_s=round(ours_rate, 2),
+        bare_samples_per_s=round(bare_rate, 2),
+        ratio=round(ours_rate / bare_rate, 3),
+        target=0.9,
+        params_m=round(params / 1e6, 2),
+        bare_peak_memory=bare_mem,
+        vitcli_peak_memory=peak_memory(args.gpu),
+        timed_steps=n,
+        conditions=args.conditions,
+        **extra,
+    )
+
+
+def data_wait_figure(args: argparse.Namespace, folder: Path, sync) -> None:  # noqa: ANN001
+    from vitcli.config import apply_overrides
+    from vitcli.training.samples import resolve_dataloader_workers
+
+    stored = 448 if args.gpu else args.wait_image_size  # stored larger than read: every item decodes and resizes
+    data = build_data(folder, stored, scenes=max(40, args.wait_steps * args.batch_size // 5 + 8), name="wait")
+    workers = resolve_dataloader_workers(args.workers)
+    for n in sorted({0, workers}):
+        cfg = make_cfg(args, data, folder / f"wait{n}")
+        # the general path (any family, as the pretrained preset: one row per sample, no truncation)
+        cfg.max_steps, cfg.dataloader_workers, cfg.pack_turns, cfg.max_length = args.wait_steps, n, 1, 0
+        if not args.gpu:
+            apply_overrides(cfg, WAIT_MODEL)
+        emit("data_wait", workers=n, stored_image_px=stored, conditions=args.conditions, **data_wait(cfg, sync))
+
+
+def first_step_figure(args: argparse.Namespace, folder: Path) -> None:
+    for rows in (args.rows, 10 * args.rows):
+        t = time.perf_counter()
+        data = build_data(folder, 32, scenes=rows // 5, name=f"rows{rows}")
+        built = time.perf_counter() - t
+        cfg = make_cfg(argparse.Namespace(**{**vars(args), "gpu": False}), data, folder / f"first{rows}")
+        cfg.max_steps, cfg.per_device_batch_size = 1, 8
+        from vitcli.config import apply_overrides
+
+        apply_overrides(cfg, {"model.image_size": 32, "model.patch_size": 8})
+        emit("first_step", rows=rows, build_s=round(built, 1), conditions=args.conditions, **first_step(cfg))
 
 
 def main() -> None:
     global WARMUP
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--figures", default="ratio,data_wait,first_step")
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, default=1, help="CPU threads (OpenMP spin distorts shared CPUs)")
+    p.add_argument("--workers", type=int, default=-1, help="DataLoader workers for data_wait (-1: vitcli's default)")
+    p.add_argument("--wait-steps", type=int, default=25)
+    p.add_argument("--wait-image-size", type=int, default=384, help="px of the stored images (CPU data_wait)")
+    p.add_argument("--rows", type=int, default=10_000, help="first_step: this many rows, then 10x as many")
     p.add_argument("--gpu", action="store_true")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)")
     args = p.parse_args()
@@ -190,29 +345,20 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    sync = torch.cuda.synchronize if args.gpu else (lambda: None)
-    with tempfile.TemporaryDirectory() as tmp:
-        data = build_data(Path(tmp), 224 if args.gpu else 64)
-        cfg = make_cfg(args, data, Path(tmp) / "bare")
-        reset_peak(args.gpu)
-        bare_s, n, tokens = bare_loop(cfg, sync)
-        bare_mem = peak_memory(args.gpu)
-        reset_peak(args.gpu)
-        ours_s, params = vitcli_train(make_cfg(args, data, Path(tmp) / "run"), sync)
-        ours_mem = peak_memory(args.gpu)
-    bare_rate = n * args.batch_size / bare_s
-    ours_rate = n * args.batch_size / ours_s
-    print(
-        f"model: {params / 1e6:.2f} M parameters, batch {args.batch_size}, {n} timed steps after {WARMUP} "
-        f"warm-up, {'cuda bf16' if args.gpu else f'cpu fp32, {args.threads} threads'}"
+    args.conditions = (
+        f"{'cuda bf16' if args.gpu else f'cpu fp32, {args.threads} threads'}, {os.cpu_count()} cores, "
+        f"batch {args.batch_size}, warm-up {WARMUP} steps"
     )
-    print(f"bare PyTorch loop : {bare_rate:8.2f} samples/s   peak memory {bare_mem}")
-    print(f"vitcli train      : {ours_rate:8.2f} samples/s   peak memory {ours_mem}")
-    print(f"ratio vitcli/bare : {ours_rate / bare_rate:.3f}   (target >= 0.9)")
-    if args.gpu:
-        tok_rate = tokens / n * (n / ours_s)  # tokens per step (same data and batch size) x vitcli steps/s
-        mfu = 6 * params * tok_rate / (args.peak_tflops * 1e12)
-        print(f"vitcli train      : {tok_rate:10.0f} tokens/s   MFU {100 * mfu:.1f}% of {args.peak_tflops:.0f} TFLOPS")
+    sync = torch.cuda.synchronize if args.gpu else (lambda: None)
+    figures = args.figures.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if "ratio" in figures:
+            ratio_figure(args, folder, sync)
+        if "data_wait" in figures:
+            data_wait_figure(args, folder, sync)
+        if "first_step" in figures:
+            first_step_figure(args, folder)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ class TrainConfig:
     eval_max_samples: int = 32  # validation rows generated per task at each evaluation
     tensorboard: bool = True  # also log to RUN/tensorboard when tensorboard is installed
     gradient_checkpointing: bool = False
-    group_by_length: bool = False  # batches of similar length (less padding)
+    group_by_length: bool = False  # batches of similar length (less padding; lengths are cheap estimates)
+    dataloader_workers: int = -1  # processes that read, tokenise and decode items; -1 = cores - 1 (at most 8)
     contrastive_weight: float = 0.0  # > 0: add W * image-text InfoNCE to the LM loss
     contrastive_temperature: float = 0.07  # tau of the InfoNCE term
     skip_bad_samples: bool = False  # drop (and count) samples with empty labels or cut image tokens
@@ -166,6 +167,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "per_device_batch_size": 4,
         "max_steps": 4,
         "log_every_steps": 1,
+        "dataloader_workers": 0,  # a worker process costs more start-up than these batches take
     },
 }
 

@@ -73,6 +73,7 @@ TRAIN_RULES: list[Rule] = [
     ("contrastive_weight", _not_negative, ">= 0"),
     ("contrastive_temperature", _positive, "> 0"),
     ("pack_turns", _at_least_1, ">= 1"),
+    ("dataloader_workers", lambda v: v >= -1, ">= 0 (or -1: one per spare core, at most 8)"),
     ("save_every_steps", _not_negative, ">= 0 (0 = never)"),
     ("eval_every_steps", _not_negative, ">= 0 (0 = never)"),
     ("log_every_steps", _at_least_1, ">= 1"),

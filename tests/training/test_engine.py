@@ -120,34 +120,40 @@ def test_bad_samples_fail_loudly_or_skip_with_a_count(make_cfg, tmp_path):
 
 
 def test_sample_checks_count_each_reason():
-    from types import SimpleNamespace
-
     from vitcli.data.chat import IGNORE_INDEX as X
     from vitcli.data.chat import Encoded
     from vitcli.runtime.errors import DataError
-    from vitcli.training.samples import check_samples
+    from vitcli.training.samples import PROBLEMS_KEY, TRUNCATED, SampleLog, check_encoded, problem_batch
 
-    def dataset():
-        enc = [
-            Encoded([9, 9, 1, 2, 3], [X, X, X, 2, 3]),  # fine
-            Encoded([9, 9, 1, 2], [X, X, X, X]),  # no answer at all
-            Encoded([1, 2, 3, 9, 9], [X, X, X, X, X]),  # image cut at max_length 4
-            Encoded([9, 9, 1, 2, 3, 4, 5], [X, X, X, X, X, 4, 5]),  # answer cut off at 4
-            Encoded([9, 9, 1, 2, 3, 4], [X, X, X, 2, 3, 4]),
-        ]  # truncated, still trains
-        return SimpleNamespace(encoded=enc, image_rows=list(range(len(enc))))
-
-    with pytest.raises(DataError, match="3 of 5 train samples"):
-        check_samples(dataset(), 4, 9, skip_bad=False)
-    ds = dataset()
-    report = check_samples(ds, 4, 9, skip_bad=True)
-    assert report.num_skipped == 3 and report.num_truncated == 2
-    assert report.reasons == {
+    enc = [
+        Encoded([9, 9, 1, 2, 3], [X, X, X, 2, 3]),  # truncated, still trains
+        Encoded([9, 9, 1, 2], [X, X, X, X]),  # no answer at all
+        Encoded([1, 2, 3, 9, 9], [X, X, X, X, X]),  # image cut at max_length 4
+        Encoded([9, 9, 1, 2, 3, 4, 5], [X, X, X, X, X, 4, 5]),  # answer cut off at 4
+        Encoded([9, 9, 1, 2, 3, 4], [X, X, X, 2, 3, 4]),  # truncated, still trains
+    ]
+    checked = [check_encoded(e, 4, 9) for e in enc]
+    problems = [(f"sample {i}", p) for i, (_, p) in enumerate(checked) if p is not None]
+    assert [p for _, p in problems] == [
+        TRUNCATED,
+        "no answer tokens to learn (empty labels)",
+        "image tokens cut by --max-length",
+        "answer cut off by --max-length",
+        TRUNCATED,
+    ]
+    assert [e.input_ids for e, _ in checked[::4]] == [[9, 9, 1, 2], [9, 9, 1, 2]]
+    with pytest.raises(DataError, match=r"train sample 1 cannot train \(no answer tokens"):
+        SampleLog().take(problem_batch(problems[1:2]))
+    log = SampleLog()
+    for _ in range(2):  # a sample met again (a later epoch, a stand-in) counts once
+        batch = log.take({"input_ids": 0, PROBLEMS_KEY: problems})
+        assert batch == {"input_ids": 0}  # the keys never reach the model
+    assert log.report.num_skipped == 3 and log.report.num_truncated == 2
+    assert log.report.reasons == {
         "no answer tokens to learn (empty labels)": 1,
         "image tokens cut by --max-length": 1,
         "answer cut off by --max-length": 1,
     }
-    assert ds.image_rows == [0, 4] and all(len(e.input_ids) <= 4 for e in ds.encoded)
 
 
 def test_fp16_on_cpu_is_refused(make_cfg, tmp_path):

@@ -104,17 +104,23 @@ def test_two_image_row_trains_with_a_multi_image_family(tiny):
 def test_a_single_image_family_refuses_and_counts_the_row(tiny):
     from vitcli.modeling.adapter import FamilyAdapter
     from vitcli.modeling.families import FAMILIES
-    from vitcli.training.rows import RowDataset
+    from vitcli.training.rows import FamilyCollator, RowDataset
+    from vitcli.training.samples import SampleLog
 
     _, processor, rows = tiny
     llava = next(f for f in FAMILIES if f.name == "llava")
     assert not llava.multi_image
     adapter = FamilyAdapter(processor, llava)
-    with pytest.raises(DataError, match="2 images in one row"):
-        RowDataset(rows, adapter)
+    collate = FamilyCollator(adapter)
+    with pytest.raises(DataError, match="row 0 cannot train .2 images in one row") as err:
+        SampleLog().take(collate([RowDataset(rows, adapter)[0]]))  # checked as the item is read
+    assert "--skip-bad-samples" in err.value.hint
     kept = RowDataset(rows, adapter, skip_bad=True)
-    assert len(kept) == 2 and kept.report.num_skipped == 1
-    assert kept.report.reasons == {"2 images in one row (llava takes one image per sample)": 1}
+    assert kept[0].messages == kept[1].messages  # the next good row stands in for the bad one
+    log = SampleLog()
+    batch = log.take(collate([kept[i] for i in range(len(kept))]))
+    assert batch["input_ids"].shape[0] == 3 and log.report.num_skipped == 1
+    assert log.report.reasons == {"2 images in one row (llava takes one image per sample)": 1}
 
 
 def test_conversation_dataset_keeps_a_two_image_row_whole(tiny):
@@ -124,7 +130,7 @@ def test_conversation_dataset_keeps_a_two_image_row_whole(tiny):
     model, processor, rows = tiny
     n = count_image_tokens(processor)  # rows 1 and 2 share their image and pack; the two-image row stays alone
     data = ConversationDataset(rows, processor, n, pack_turns=4)
-    assert len(data) == 2 and data.image_rows == [0, 1]
+    assert len(data) == 2 and data.groups == [[0], [1, 2]]
     assert data[0]["input_ids"].count(processor.tokenizer.convert_tokens_to_ids("<image>")) == 2 * n
     batch = Collator(processor.tokenizer.pad_token_id)([data[0], data[1]])
     assert batch["pixel_values"].shape[0] == 3  # two images of row 0, one shared by the packed rows

@@ -40,10 +40,9 @@ def test_packed_loss_equals_separate_rows(tiny_dataset, attention):
     assert len(packed) == 24 and len(singles) == 24 * 5  # one sample per scene instead of five
     collate = Collator(processor.tokenizer.pad_token_id, additive_mask=attention == "eager")
     for i in (0, 7):  # a packed sample against the five separate rows it came from
-        row = packed.image_rows[i]
-        image = singles.rows[row]["images"]
-        group = [j for j in range(len(singles)) if singles.rows[singles.image_rows[j]]["images"] == image]
-        assert len(group) == 5
+        image = singles.rows[packed.groups[i][0]]["images"]
+        group = [j for j in range(len(singles)) if singles.rows[j]["images"] == image]
+        assert group == packed.groups[i]  # a group is the five rows of one image
         together = _token_losses(model, collate([packed[i], packed[(i + 1) % len(packed)]]))[0]
         apart = _token_losses(model, collate([singles[j] for j in group])).sum()
         assert torch.allclose(together, apart, rtol=1e-4), (together, apart)
@@ -82,12 +81,19 @@ def test_rows_without_the_shared_image_prefix_or_over_max_length_stay_apart(tiny
     _, processor, _, _ = _model_and_sets(tiny_dataset)
     n_img = count_image_tokens(processor)
     ds = ConversationDataset(Dataset.from_list(rows, features=split.features), processor, n_img, 5)
-    assert [e.segment_ids is None for e in ds.encoded] == [True, True, False]  # rows 0 and 1 alone, 2-4 packed
-    assert ds.image_rows == [0, 1, 2] and max(ds.encoded[2].segment_ids) == 3
-    whole = ConversationDataset(split.select(range(5)), processor, n_img, 5)
-    limit = len(whole.encoded[0].input_ids) - 1  # one token short of the full pack
-    capped = ConversationDataset(split.select(range(5)), processor, n_img, 5, max_length=limit)
-    assert len(capped) == 2 and all(len(e.input_ids) <= limit for e in capped.encoded)
-    assert sum(x != IGNORE_INDEX for e in capped.encoded for x in e.labels) == sum(
-        x != IGNORE_INDEX for x in whole.encoded[0].labels
+    assert len(ds) == 1  # one image: one item, which splits into samples when read
+    encoded = ds.encode_group(0)
+    assert [e.segment_ids is None for _, e in encoded] == [True, True, False]  # rows 0 and 1 alone, 2-4 packed
+    assert [r for r, _ in encoded] == [0, 1, 2] and max(encoded[2][1].segment_ids) == 3
+    parts = ds[0]["parts"]  # the item carries the three samples, the image decoded once for all of them
+    assert [p["input_ids"] for p in parts] == [e.input_ids for _, e in encoded]
+    assert parts[0]["pixel_values"] is parts[2]["pixel_values"]
+    whole = ConversationDataset(split.select(range(5)), processor, n_img, 5).encode_group(0)
+    limit = len(whole[0][1].input_ids) - 1  # one token short of the full pack
+    capped = ConversationDataset(split.select(range(5)), processor, n_img, 5, max_length=limit).encode_group(0)
+    assert len(capped) == 2 and all(len(e.input_ids) <= limit for _, e in capped)
+    assert sum(x != IGNORE_INDEX for _, e in capped for x in e.labels) == sum(
+        x != IGNORE_INDEX for x in whole[0][1].labels
     )  # nothing lost, just split
+    batch = Collator(processor.tokenizer.pad_token_id)([ds[0]])
+    assert batch["input_ids"].shape[0] == 3 and batch["pixel_values"].shape[0] == 3  # parts become rows

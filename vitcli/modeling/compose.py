@@ -329,11 +329,10 @@ def load_tower(cfg: ModelConfig):
     """The vision side as a VisionTower: pretrained (`cfg.vision`), a CNN wrapper, or random from the sizes in cfg."""
     from transformers import AutoModel
 
+    from vitcli.modeling.cnn import load_cnn_tower, uses_cnn_tower
     from vitcli.modeling.pretrained import VisionTower, load_vision_tower
 
-    if cfg.vision_type == "cnn":
-        from vitcli.modeling.cnn import load_cnn_tower
-
+    if uses_cnn_tower(cfg):  # --set model.vision_type=cnn, or --vision efficientnet-lite0 (name, .pth or folder)
         return load_cnn_tower(cfg)
     if cfg.vision:
         return load_vision_tower(cfg.vision, cfg.vision_feature_layer)

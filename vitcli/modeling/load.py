@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import vitcli.modeling.cnn  # noqa: F401  (registers vitcli's own model types, vitcli_cnn and its backbones)
 from vitcli.runtime.errors import ModelError
 from vitcli.runtime.hub import honour_offline_env
 
@@ -65,13 +66,36 @@ class ImageOnlyProcessor:
 
 
 def model_type_of(name: str, trust_remote_code: bool = False) -> str | None:
-    """config.model_type of a checkpoint, or None when its config cannot be read."""
+    """config.model_type of a checkpoint, or None when its config cannot be read. A model type transformers does not
+    know (at the top or in a sub-config) is a ModelError naming that type, not transformers' list of ~900 types."""
     from transformers import AutoConfig
 
     try:
         return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code).model_type
-    except (OSError, ValueError):
+    except ValueError as e:
+        unknown = unknown_model_type(str(e))
+        if unknown:
+            import transformers
+
+            version = transformers.__version__
+            raise ModelError(
+                f"'{name}' is a '{unknown}' model, a type neither transformers {version} nor vitcli knows",
+                "upgrade transformers (pip install -U transformers) or vitcli, or pass a model `vitcli caption --help` "
+                "lists",
+            ) from None
         return None
+    except OSError:
+        return None
+
+
+def unknown_model_type(message: str) -> str | None:
+    """The model type an AutoConfig ValueError complains about (top-level or sub-config), else None."""
+    import re
+
+    match = re.search(r"model type for subconfig: (\S+?)\.? Should", message) or re.search(
+        r"has model type `([^`]+)`", message
+    )
+    return match.group(1) if match else None
 
 
 def load_processor(name: str, model_type: str | None, trust_remote_code: bool = False) -> Any:

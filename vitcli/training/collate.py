@@ -1,4 +1,4 @@
-"""Turn built-dataset rows into model inputs: encode once, decode images lazily, pad and stack per batch."""
+"""Turn built-dataset rows into model inputs: encode and decode per item (lazily, in workers), pad and stack."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from vitcli.data.chat import IGNORE_INDEX, Encoded, encode_conversation
 from vitcli.data.records import undecoded_images
 from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.runtime.images import open_image
+from vitcli.training.samples import FATAL_KEY, PROBLEMS_KEY, TRUNCATED, check_encoded, estimate_lengths, problem_batch
 
 
 def group_by_image(rows: Any, max_turns: int) -> list[list[int]]:
@@ -63,52 +64,107 @@ def position_ids_of(segment_ids: list[int]) -> list[int]:
 
 
 class ConversationDataset(torch.utils.data.Dataset):
-    """Rows of a built dataset as (input_ids, labels, pixel_values); text is encoded up front to catch bad rows.
-    With `pack_turns > 1`, up to that many rows sharing an image become one sample that encodes the image once
-    and keeps the rows independent (see share_prefix); a pack stops before it would exceed `max_length`, and rows
-    whose prefixes differ stay separate samples."""
+    """Rows of a built dataset as (input_ids, labels, pixel_values), encoded per item (lazily, inside DataLoader
+    workers: start-up reads Arrow columns only). With `pack_turns > 1`, an item is a group of up to that many rows
+    sharing an image, which becomes one sample that encodes the image once and keeps the rows independent (see
+    share_prefix); a pack stops before it would exceed `max_length`, and rows whose prefixes differ stay separate
+    samples (`parts` of the same item, the image decoded once). Bad samples are an error, or with `skip_bad`
+    dropped and counted (an item with none left is replaced by the next)."""
 
     def __init__(
-        self, hf_split: Any, processor: Any, num_image_tokens: int, pack_turns: int = 1, max_length: int = 0
+        self,
+        hf_split: Any,
+        processor: Any,
+        num_image_tokens: int,
+        pack_turns: int = 1,
+        max_length: int = 0,
+        skip_bad: bool = False,
     ) -> None:
         self.rows = undecoded_images(hf_split)
-        self.processor = processor
-        tokenizer = processor.tokenizer
-        singles = [encode_conversation(tokenizer, m, num_image_tokens) for m in self.rows["messages"]]
-        self.image_rows, self.encoded = [], []
-        groups = group_by_image(self.rows, pack_turns) if pack_turns > 1 else [[i] for i in range(len(singles))]
-        image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-        for group in groups:
-            while group:
-                take, packed = len(group), None
-                while take > 1:
-                    packed = share_prefix([singles[i] for i in group[:take]], image_token_id, num_image_tokens)
-                    if packed is None:  # no shared image prefix: the first row goes alone, the rest try again
-                        take = 1
-                    elif max_length and len(packed.input_ids) > max_length:
-                        take, packed = take - 1, None
-                    else:
-                        break
-                self.image_rows.append(group[0])
-                self.encoded.append(packed or singles[group[0]])
-                group = group[take:]
+        self.processor, self.num_image_tokens = processor, num_image_tokens
+        self.pack_turns, self.max_length, self.skip_bad = pack_turns, max_length, skip_bad
+        self.image_token_id = processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+        self.groups = group_by_image(self.rows, pack_turns) if pack_turns > 1 else None  # None: one row per item
+        self.messages, self.images = self.rows.select_columns(["messages"]), self.rows.select_columns(["images"])
 
     def __len__(self) -> int:
-        return len(self.encoded)
+        return len(self.groups) if self.groups is not None else len(self.rows)
+
+    def group(self, i: int) -> list[int]:
+        return self.groups[i] if self.groups is not None else [i]
+
+    def encode_row(self, row_index: int) -> Encoded:
+        messages = self.messages[row_index]["messages"]
+        return encode_conversation(self.processor.tokenizer, messages, self.num_image_tokens)
+
+    def encode_group(self, i: int) -> list[tuple[int, Encoded]]:
+        """(first row, encoded sample) for each sample item `i` makes, before any max_length check or cut."""
+        group = self.group(i)
+        singles = {r: self.encode_row(r) for r in group}
+        out = []
+        while group:
+            take, packed = len(group), None
+            while take > 1:
+                packed = share_prefix([singles[r] for r in group[:take]], self.image_token_id, self.num_image_tokens)
+                if packed is None:  # no shared image prefix: the first row goes alone, the rest try again
+                    take = 1
+                elif self.max_length and len(packed.input_ids) > self.max_length:
+                    take, packed = take - 1, None
+                else:
+                    break
+            out.append((group[0], packed or singles[group[0]]))
+            group = group[take:]
+        return out
+
+    def checked_group(self, i: int) -> tuple[list[tuple[int, Encoded]], list[tuple[str, str]]]:
+        """Item `i`'s samples that can train (cut to max_length) and the (where, reason) of the others."""
+        good, problems = [], []
+        for row, enc in self.encode_group(i):
+            enc, problem = check_encoded(enc, self.max_length, self.image_token_id)
+            if problem is not None:
+                problems.append((f"sample at row {row} ({len(enc.input_ids)} tokens)", problem))
+            if problem in (None, TRUNCATED):
+                good.append((row, enc))
+        return good, problems
 
     def lengths(self) -> list[int]:
-        """Token length per sample (for length-grouped batches), without decoding any image."""
-        return [len(enc.input_ids) for enc in self.encoded]
+        """Token length estimates per item for length-grouped batches: each row from its characters and images
+        (a fit on a few rows' text encodings, no images decoded), a group as its rows' sum less the repeated image."""
+        per_row = estimate_lengths(self.rows, lambda r: len(self.encode_row(r).input_ids))
+        if self.groups is None:
+            return per_row
+        n_img = self.num_image_tokens
+        return [sum(per_row[r] for r in g) - n_img * (len(g) - 1) * (len(g) > 1) for g in self.groups]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        enc = self.encoded[i]
-        cells = self.rows[self.image_rows[i]]["images"]
-        item = {"input_ids": enc.input_ids, "labels": enc.labels}
-        if enc.segment_ids is not None:
-            item["segment_ids"] = enc.segment_ids
-        if cells:  # one image per '<image>' of the row, in order
+        problems: list[tuple[str, str]] = []
+        for step in range(len(self)):  # with skip_bad, an item left with no good sample gives way to the next
+            good, met = self.checked_group((i + step) % len(self))
+            problems += met
+            fatal = [p for p in met if p[1] != TRUNCATED]
+            if fatal and not self.skip_bad:
+                return {PROBLEMS_KEY: fatal[:1], FATAL_KEY: True}
+            if good:
+                return self.item(good, problems)
+        return {PROBLEMS_KEY: [(f"all {len(self)} samples", "none can train")], FATAL_KEY: True}
+
+    def item(self, good: list[tuple[int, Encoded]], problems: list[tuple[str, str]]) -> dict[str, Any]:
+        cells = self.images[good[0][0]]["images"]
+        pixels = None
+        if cells:  # one image per '<image>' of the row, in order; a group's samples share it
             images = [open_image(c) for c in cells]
-            item["pixel_values"] = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
+            pixels = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
+        parts = []
+        for _, enc in good:
+            part: dict[str, Any] = {"input_ids": enc.input_ids, "labels": enc.labels}
+            if enc.segment_ids is not None:
+                part["segment_ids"] = enc.segment_ids
+            if pixels is not None:
+                part["pixel_values"] = pixels
+            parts.append(part)
+        item = parts[0] if len(parts) == 1 else {"parts": parts}
+        if problems:
+            item[PROBLEMS_KEY] = problems
         return item
 
 
@@ -120,7 +176,11 @@ class Collator:
         self.pad_token_id = pad_token_id
         self.additive_mask = additive_mask
 
-    def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        problems = [p for x in items for p in x.get(PROBLEMS_KEY, ())]
+        if any(x.get(FATAL_KEY) for x in items):
+            return problem_batch([p for x in items if x.get(FATAL_KEY) for p in x[PROBLEMS_KEY]])
+        items = [part for x in items for part in x.get("parts", [x])]  # a group that did not pack whole
         width = max(len(x["input_ids"]) for x in items)
         ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)  # (B, T)
         labels = torch.full((len(items), width), IGNORE_INDEX, dtype=torch.long)
@@ -136,6 +196,8 @@ class Collator:
         pixels = [x["pixel_values"] for x in items if "pixel_values" in x]  # (n_images_of_row, C, H, W) each
         if pixels:
             batch["pixel_values"] = torch.cat(pixels)  # (N_images, C, H, W), in row order
+        if problems:
+            batch[PROBLEMS_KEY] = problems
         return batch
 
 

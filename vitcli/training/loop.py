@@ -93,10 +93,25 @@ def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
         deepspeed=cfg.deepspeed,
         fsdp=cfg.fsdp or None,
         fsdp_config=cfg.fsdp_config,
-        dataloader_num_workers=0,
+        **dataloader_args(cfg, device),
         remove_unused_columns=False,
         log_level="error",
     )
+
+
+def dataloader_args(cfg: TrainConfig, device: str) -> dict[str, Any]:
+    """Items are read, checked, tokenised and their images decoded inside DataLoader workers (--dataloader-workers;
+    default one per spare core, at most 8), which stay alive across epochs and keep batches prefetched; batches
+    land in pinned memory on CUDA so the copy to the GPU overlaps compute."""
+    from vitcli.training.samples import resolve_dataloader_workers
+
+    workers = resolve_dataloader_workers(cfg.dataloader_workers)
+    return {
+        "dataloader_num_workers": workers,
+        "dataloader_pin_memory": device.startswith("cuda"),
+        "dataloader_persistent_workers": workers > 0,
+        "dataloader_prefetch_factor": 4 if workers > 0 else None,
+    }
 
 
 def tensorboard_callback(cfg: TrainConfig, out: Path) -> list[Any]:
@@ -188,6 +203,7 @@ class VitcliTrainer(Trainer):
         contrastive_weight: float = 0.0,
         contrastive_temperature: float = 0.07,
         task_eval: Any = None,
+        sample_log: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -195,6 +211,7 @@ class VitcliTrainer(Trainer):
         self.contrastive_weight = contrastive_weight
         self.contrastive_temperature = contrastive_temperature
         self.task_eval = task_eval
+        self.sample_log = sample_log  # counts (or raises) what the lazy sample checks met; see training/samples.py
         self._contrastive_sum, self._contrastive_n = 0.0, 0
 
     def create_optimizer(self, model=None):  # noqa: ANN001
@@ -243,6 +260,14 @@ class VitcliTrainer(Trainer):
                 f"checkpoint '{ckpt}' does not match the model: {str(e).splitlines()[0]}",
                 "resume with the same model flags as the original run",
             ) from None
+
+    def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Pop the sample-check keys a collator added (never model inputs): training batches raise or count them,
+        evaluation batches (bad samples skipped) drop them."""
+        from vitcli.training.samples import SampleLog
+
+        log = self.sample_log if self.model.training and self.sample_log is not None else SampleLog(split="validation")
+        return super()._prepare_inputs(log.take(inputs))
 
     def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001
         dataset = train_dataset if train_dataset is not None else self.train_dataset

@@ -70,6 +70,7 @@ def train(
     )
     from vitcli.training.report import estimate_memory, plot_loss_curve
     from vitcli.training.rows import FamilyCollator, RowDataset
+    from vitcli.training.samples import SampleLog
 
     # 1. Check inputs and outputs before any heavy work.
     out = Path(cfg.output or "")
@@ -108,20 +109,19 @@ def train(
     model, plan = prepare_model(model, cfg)  # stage freezing, LoRA wrapping; plan lists what trains
     keep_trainable_fp32(model)  # half-precision storage is for frozen weights; AdamW updates fp32 ones
     trainable = plan.trainable
-    if cfg.pack_turns > 1:  # vitcli-composed LLaVA: rows of one image share one sample (encoded up front)
+    if cfg.pack_turns > 1:  # vitcli-composed LLaVA: rows of one image share one sample (encoded per item)
         train_set, collator, samples, eval_set, task_eval = packed_data(cfg, data, train_rows, model, processor)
-    else:  # any family: rows encoded per batch by the family adapter
+    else:  # any family: rows read per item, encoded per batch by the family adapter
         adapter = FamilyAdapter.for_model(model, processor)
         train_set = RowDataset(train_rows, adapter, cfg.skip_bad_samples, max_length=cfg.max_length)
         collator, samples = FamilyCollator(adapter, cfg.max_length), train_set.report
         eval_set, task_eval = make_eval_data(cfg, data, processor, adapter)
+    probe_samples(train_set, collator, cfg.per_device_batch_size)  # a systematic problem fails before any write
     skipped_eval = sum(getattr(task_eval, "multi_image_rows", {}).values()) if task_eval else 0
     if skipped_eval:
         say(f"evaluation during training leaves out {skipped_eval} validation rows with several images")
     if samples.left_out:
         say(f"left out {samples.left_out} train rows of tasks this model does not train on (it captions only)")
-    if samples.num_skipped:
-        say(f"skipped {samples.num_skipped} bad train samples: {samples.reasons}")
     if shutil.disk_usage(out.parent if out.parent.exists() else Path.cwd()).free < 1 << 28:
         raise ConfigError(f"less than 256 MiB free beside '{out}'", "free some disk space")
     if main:
@@ -148,6 +148,7 @@ def train(
         task_eval=task_eval,
         compute_loss_func=answer_loss_func(cfg.loss_reduction),
         callbacks=[logger, stop, *(tensorboard_callback(cfg, out) if main else []), *(callbacks or [])],
+        sample_log=SampleLog(samples),
     )
     trainer.remove_callback(PrinterCallback)  # stdout is for results; progress goes through our callbacks
 
@@ -161,6 +162,8 @@ def train(
         stop.uninstall()
         torch.set_grad_enabled(True)
     seconds = time.perf_counter() - start
+    if samples.num_skipped:  # counted as the samples were met (on this rank: each rank reads its own shard)
+        say(f"skipped {samples.num_skipped} bad train samples: {samples.reasons}")
     if stop.stopped_at is not None:
         raise Interrupted(
             f"training interrupted at step {stop.stopped_at}; checkpoint saved in "
@@ -243,12 +246,13 @@ def barrier() -> None:
 
 
 def packed_data(cfg: TrainConfig, data: Any, train_rows: Any, model: Any, processor: Any) -> tuple[Any, ...]:
-    """(train set, collator, sample report, eval set, task eval) for pack_turns > 1: conversations encoded up front
-    so rows sharing an image can share its tokens. Only vitcli-composed LLaVA models pack (a fixed image length)."""
+    """(train set, collator, sample report, eval set, task eval) for pack_turns > 1: rows sharing an image are grouped
+    up front (from the image column) and each group encoded as one item when read, so its rows share the image's
+    tokens. Only vitcli-composed LLaVA models pack (a fixed image length)."""
     from vitcli.modeling.families import IMAGE_TOKEN
     from vitcli.training.collate import Collator, ConversationDataset
     from vitcli.training.loop import count_image_tokens
-    from vitcli.training.samples import check_samples
+    from vitcli.training.samples import SampleReport
 
     tokenizer = processor.tokenizer
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
@@ -264,16 +268,26 @@ def packed_data(cfg: TrainConfig, data: Any, train_rows: Any, model: Any, proces
             "use --set pack_turns=1, or load the LM with sdpa or eager attention",
         )
     num_image_tokens = count_image_tokens(processor)
-    train_set = ConversationDataset(train_rows, processor, num_image_tokens, cfg.pack_turns, cfg.max_length)
+    train_set = ConversationDataset(
+        train_rows, processor, num_image_tokens, cfg.pack_turns, cfg.max_length, cfg.skip_bad_samples
+    )
     collator = Collator(tokenizer.pad_token_id, additive_mask=attention == "eager")
-    samples = check_samples(train_set, cfg.max_length, image_token_id, cfg.skip_bad_samples)
+    samples = SampleReport(num_samples=len(train_rows))
     eval_set, task_eval = None, None
     if cfg.eval_every_steps > 0:
         rows = validation_rows(cfg, data)
-        eval_set = ConversationDataset(rows, processor, num_image_tokens)
-        check_samples(eval_set, cfg.max_length, image_token_id, skip_bad=True, split="validation")
+        eval_set = ConversationDataset(rows, processor, num_image_tokens, max_length=cfg.max_length, skip_bad=True)
         task_eval = make_task_eval(cfg, rows, processor)
     return train_set, collator, samples, eval_set, task_eval
+
+
+def probe_samples(dataset: Any, collator: Any, count: int) -> None:
+    """Read and collate the first `count` items in this process before anything is written, so a systematic problem
+    (a --max-length that cuts every image) fails up front; every other sample is checked when a worker reads it."""
+    from vitcli.training.samples import SampleLog
+
+    items = [dataset[i] for i in range(min(count, len(dataset)))]
+    SampleLog().take(collator(items))
 
 
 def validation_rows(cfg: TrainConfig, data: Any) -> Any:

@@ -62,16 +62,25 @@ def encoded_samples(
         from vitcli.training.run import packed_data
 
         train_set = packed_data(dataclasses.replace(cfg, eval_every_steps=0), {}, rows, model, processor)[0]
-        return [(e.input_ids, e.labels) for e in train_set.encoded[:count]]
+        packed = []
+        for i in range(len(train_set)):  # items are encoded lazily: only as many as shown
+            packed += [(e.input_ids, e.labels) for _, e in train_set.checked_group(i)[0]]
+            if len(packed) >= count:
+                break
+        return packed[:count]
     from vitcli.training.rows import RowDataset
+    from vitcli.training.samples import TRUNCATED
 
-    train_set = RowDataset(
-        rows.select(range(min(len(rows), count * 4))), adapter, skip_bad=True, max_length=cfg.max_length
-    )
+    train_set = RowDataset(rows, adapter, skip_bad=True, max_length=cfg.max_length)
     out = []
-    for k in range(min(count, len(train_set))):
-        batch = adapter.encode_training([train_set[k]], cfg.max_length)
+    for row_index in train_set.keep:  # rows are checked lazily: only until `count` good ones are found
+        sample, problem = train_set.checked(row_index)
+        if sample is None or problem not in (None, TRUNCATED):
+            continue
+        batch = adapter.encode_training([sample], cfg.max_length)
         out.append((batch["input_ids"][0].tolist(), batch["labels"][0].tolist()))
+        if len(out) == count:
+            break
     return out
 
 
