@@ -243,6 +243,37 @@ def keep_trainable_fp32(model: Any) -> int:
     return cast
 
 
+def merge_quantized_lora(model: Any, dtype: Any) -> Any:
+    """A QLoRA run's export as a plain `dtype` model: each adapted 8/4-bit layer becomes an nn.Linear holding the
+    dequantized base weight plus the LoRA delta, summed at full precision (peft's own merge re-quantizes the sum and
+    rounds small deltas away); other quantized layers are dequantized and the quantization markers dropped."""
+    import torch
+    from peft.tuners.lora import LoraLayer
+    from peft.utils.integrations import dequantize_bnb_weight
+
+    for name, module in list(model.named_modules()):
+        base = module.get_base_layer() if isinstance(module, LoraLayer) else None
+        if base is None or type(base.weight).__name__ not in ("Params4bit", "Int8Params"):
+            continue
+        state = getattr(base.weight, "quant_state", None) or getattr(base, "state", None)
+        full = dequantize_bnb_weight(base.weight, state=state).float()  # (out, in)
+        for adapter in module.active_adapters:
+            full += module.get_delta_weight(adapter).float()
+        linear = torch.nn.Linear(full.shape[1], full.shape[0], bias=base.bias is not None, device=full.device)
+        with torch.no_grad():
+            linear.weight.copy_(full)
+            if base.bias is not None:
+                linear.bias.copy_(base.bias)
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent), attr, linear.to(dtype))
+    model = model.merge_and_unload()  # folds the trained projector copies (modules_to_save) back
+    if any(type(p).__name__ in ("Params4bit", "Int8Params") for p in model.parameters()):
+        return model.dequantize(dtype=dtype).to(dtype)  # layers LoRA did not adapt
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    return model.to(dtype)
+
+
 PROJECTORS = ("linear", "mlp2x_gelu")
 
 

@@ -88,8 +88,8 @@ def apply_stage(model: Any, stage: str, unfreeze_vision: bool = False) -> dict[s
         "vision_tower": stage == "full" or unfreeze_vision,
     }
     ed = is_encoder_decoder(model)
-    for name, p in model.named_parameters():
-        p.requires_grad_(trains[part_of(name, ed)])
+    for name, p in model.named_parameters():  # 8/4-bit weights (integer storage) never train; LoRA adapts them
+        p.requires_grad_(trains[part_of(name, ed)] and p.is_floating_point())
     return count_trainable(model)
 
 

@@ -55,7 +55,7 @@ def train(
 
     from vitcli.data.build import load_built_dataset
     from vitcli.modeling.adapter import FamilyAdapter
-    from vitcli.modeling.compose import compose_model, keep_trainable_fp32, prepare_quantized
+    from vitcli.modeling.compose import compose_model, keep_trainable_fp32, merge_quantized_lora, prepare_quantized
     from vitcli.modeling.freeze import TRAINABLE_FILE, merge_lora, prepare_model
     from vitcli.runtime.device import resolve_device, resolve_dtype, resolve_load, seed_everything, use_device
     from vitcli.training.answer_loss import REDUCTIONS, answer_loss_func
@@ -170,6 +170,8 @@ def train(
             f"'{out / 'checkpoints'}/checkpoint-{stop.stopped_at}'",
             "run the same command with --resume to continue",
         )
+    if load.quantized:  # QLoRA: dequantized base + adapters, merged at full precision, exported in bf16/fp16
+        trainer.model = merge_quantized_lora(trainer.model, load.compute_dtype)
     trainer.model = merge_lora(trainer.model)  # LoRA runs export a plain model, adapters merged
     if load.name in ("bf16", "fp16") and not args.deepspeed:
         trainer.model.to(load.weights_dtype)  # export in the storage dtype (trainable parts trained in fp32)
