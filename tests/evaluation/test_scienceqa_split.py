@@ -53,3 +53,16 @@ def test_split_lists_unknown_problem(tmp_path: Path) -> None:
     Path(splits).write_text(json.dumps({"test": ["5", "99"]}))
     with pytest.raises(DataError, match="'99'"):
         score_files(EvalConfig(task="multiple-choice", predictions=answers, references=problems, pid_splits=splits))
+
+
+def test_pid_splits_only_with_multiple_choice_files(tmp_path: Path) -> None:
+    from vitcli.evaluation.run import evaluate
+    from vitcli.runtime.errors import UsageError
+
+    problems, splits, answers = _files(tmp_path)
+    with pytest.raises(UsageError, match="--pid-splits"):
+        evaluate(EvalConfig(task="gqa", predictions=answers, references=problems, pid_splits=splits))
+    with pytest.raises(UsageError, match="--pid-splits"):
+        evaluate(EvalConfig(task="multiple-choice", model="runs/x", data="d", pid_splits=splits))
+    report = evaluate(EvalConfig(task="multiple-choice", predictions=answers, references=problems, pid_splits=splits))
+    assert report.num_scored == 3

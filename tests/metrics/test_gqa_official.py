@@ -148,3 +148,17 @@ def test_missing_predictions_count_in_balanced_accuracy(tmp_path: Path) -> None:
         score_files(EvalConfig(task="gqa", predictions=str(preds), references=str(qfile)))
     r = score_files(EvalConfig(task="gqa", predictions=str(preds), references=str(qfile), allow_missing=True))
     assert r.metrics["accuracy"] == 50.0 and r.metrics["num_balanced"] == 2 and r.num_scored == 3
+
+
+def test_cli_bad_normalisation_is_a_usage_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vitcli.cli.app import app
+
+    qfile = _dump(tmp_path / "q.json", {"a": {"answer": "yes"}})
+    preds = _dump(tmp_path / "p.json", [{"questionId": "a", "prediction": "Yes."}])
+    args = ["eval", "--task", "gqa", "--predictions", str(preds), "--references", str(qfile), "--json"]
+    ok = CliRunner().invoke(app, args)
+    assert ok.exit_code == 0 and json.loads(ok.stdout.splitlines()[-1])["metrics"]["accuracy"] == 100.0
+    bad = CliRunner().invoke(app, [*args, "--gqa-normalize", "lenient"])
+    assert bad.exit_code == 2 and "--gqa-normalize" in bad.output and "Hint:" in bad.output

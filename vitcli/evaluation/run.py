@@ -11,7 +11,7 @@ from typing import Any
 from vitcli import __version__
 from vitcli.config import EvalConfig
 from vitcli.evaluation.report import EvalReport
-from vitcli.runtime.errors import ConfigError, DataError
+from vitcli.runtime.errors import ConfigError, DataError, UsageError
 from vitcli.runtime.io import check_output_free, write_jsonl
 
 TASKS_FROM_MODEL = ("caption", "vqa", "pope", "multiple-choice", "gqa")
@@ -21,6 +21,11 @@ def evaluate(cfg: EvalConfig, on_progress: Any = None) -> EvalReport:
     for out in (cfg.per_item, cfg.report):  # refuse before the expensive part, not after it
         if out and out != "-":
             check_output_free(Path(out), cfg.overwrite, "output path")
+    if cfg.pid_splits and (cfg.task != "multiple-choice" or cfg.model):
+        raise UsageError(
+            "--pid-splits selects ScienceQA problems when scoring a multiple-choice --predictions file",
+            "drop --pid-splits, or pass --task multiple-choice --predictions FILE --references problems.json",
+        )
     if cfg.task == "gqa":
         from vitcli.evaluation.score import check_gqa_normalize
 
