@@ -36,7 +36,13 @@ def eval_command(
     predictions: Annotated[
         str | None, typer.Option("--predictions", help="Prediction file to score ('-' = stdin).")
     ] = None,
-    references: Annotated[str | None, typer.Option("--references", help="COCO caption annotations JSON.")] = None,
+    references: Annotated[
+        str | None,
+        typer.Option(
+            "--references",
+            help="Caption: COCO annotations; gqa: questions JSON; multiple-choice: problems.json; pope: labels.",
+        ),
+    ] = None,
     questions: Annotated[str | None, typer.Option("--questions", help="VQA v2 questions JSON.")] = None,
     annotations: Annotated[str | None, typer.Option("--annotations", help="VQA v2 annotations JSON.")] = None,
     allow_missing: Annotated[bool, typer.Option("--allow-missing", help="Score missing predictions as 0.")] = False,
