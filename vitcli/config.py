@@ -89,6 +89,7 @@ class TrainConfig:
     dataloader_workers: int = -1  # processes that read, tokenise and decode items; -1 = cores - 1 (at most 8)
     contrastive_weight: float = 0.0  # > 0: add W * image-text InfoNCE to the LM loss
     contrastive_temperature: float = 0.07  # tau of the InfoNCE term
+    contrastive: str = "text"  # text: image-text InfoNCE | views: NT-Xent over two augmented views of each image
     skip_bad_samples: bool = False  # drop (and count) samples with empty labels or cut image tokens
     deepspeed: str | None = None  # a DeepSpeed JSON config (examples/deepspeed_zero2.json)
     fsdp: str = ""  # e.g. "full_shard auto_wrap" (see examples/MULTI_GPU.md)

@@ -134,6 +134,13 @@ def train_command(
             "--contrastive-weight", help="Add W x image-text InfoNCE (temperature: --set contrastive_temperature=T)."
         ),
     ] = None,
+    contrastive: Annotated[
+        str | None,
+        typer.Option(
+            "--contrastive",
+            help="With --contrastive-weight: text (image-text InfoNCE) | views (NT-Xent over two views of each image).",
+        ),
+    ] = None,
     skip_bad_samples: Annotated[
         bool,
         typer.Option(
@@ -216,6 +223,7 @@ def train_command(
         "group_by_length": group_by_length,
         "dataloader_workers": dataloader_workers,
         "contrastive_weight": contrastive_weight,
+        "contrastive": contrastive,
         "skip_bad_samples": skip_bad_samples or None,
         "deepspeed": deepspeed,
         "model.vision": vision,

@@ -18,7 +18,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from vitcli.config import TrainConfig
 from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.runtime.errors import ConfigError
-from vitcli.training.contrastive import contrastive_loss
+from vitcli.training.contrastive import contrastive_loss, views_loss
 
 
 @dataclasses.dataclass
@@ -202,6 +202,7 @@ class VitcliTrainer(Trainer):
         lr_by_part: dict[str, float] | None = None,
         contrastive_weight: float = 0.0,
         contrastive_temperature: float = 0.07,
+        contrastive: str = "text",
         task_eval: Any = None,
         sample_log: Any = None,
         **kwargs: Any,
@@ -210,6 +211,7 @@ class VitcliTrainer(Trainer):
         self.lr_by_part = {k: v for k, v in (lr_by_part or {}).items() if v is not None}
         self.contrastive_weight = contrastive_weight
         self.contrastive_temperature = contrastive_temperature
+        self.contrastive = contrastive  # text: image-text InfoNCE | views: NT-Xent over two views of each image
         self.task_eval = task_eval
         self.sample_log = sample_log  # counts (or raises) what the lazy sample checks met; see training/samples.py
         self._contrastive_sum, self._contrastive_n = 0.0, 0
@@ -280,9 +282,16 @@ class VitcliTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
         if not self.contrastive_weight or "pixel_values" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        loss, outputs = super().compute_loss(model, {**inputs, "output_hidden_states": True}, True, num_items_in_batch)
-        image_token_id = self.accelerator.unwrap_model(model).config.image_token_id
-        extra = contrastive_loss(outputs, inputs, image_token_id, self.contrastive_temperature)
+        if self.contrastive == "views":
+            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+            unwrapped = self.accelerator.unwrap_model(model)
+            extra = views_loss(unwrapped, inputs["pixel_values"], self.contrastive_temperature)
+        else:
+            loss, outputs = super().compute_loss(
+                model, {**inputs, "output_hidden_states": True}, True, num_items_in_batch
+            )
+            image_token_id = self.accelerator.unwrap_model(model).config.image_token_id
+            extra = contrastive_loss(outputs, inputs, image_token_id, self.contrastive_temperature)
         if model.training:
             self._contrastive_sum += float(extra.detach())
             self._contrastive_n += 1

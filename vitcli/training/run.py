@@ -109,6 +109,11 @@ def train(
     model, plan = prepare_model(model, cfg)  # stage freezing, LoRA wrapping; plan lists what trains
     keep_trainable_fp32(model)  # half-precision storage is for frozen weights; AdamW updates fp32 ones
     trainable = plan.trainable
+    if cfg.contrastive == "views" and cfg.contrastive_weight and not trainable.get("vision_tower"):
+        raise ConfigError(
+            f"--contrastive views trains the vision tower, which stage '{cfg.stage}' keeps frozen",
+            "use --stage full (or --set unfreeze_vision=true), or --contrastive text",
+        )
     if cfg.pack_turns > 1:  # vitcli-composed LLaVA: rows of one image share one sample (encoded per item)
         train_set, collator, samples, eval_set, task_eval = packed_data(cfg, data, train_rows, model, processor)
     else:  # any family: rows read per item, encoded per batch by the family adapter
@@ -145,6 +150,7 @@ def train(
         data_collator=collator,
         contrastive_weight=cfg.contrastive_weight,
         contrastive_temperature=cfg.contrastive_temperature,
+        contrastive=cfg.contrastive,
         task_eval=task_eval,
         compute_loss_func=answer_loss_func(cfg.loss_reduction),
         callbacks=[logger, stop, *(tensorboard_callback(cfg, out) if main else []), *(callbacks or [])],
