@@ -298,7 +298,19 @@ def lite0_folder() -> Path:
     if (folder / "config.json").is_file():
         return folder
     with tempfile.TemporaryDirectory() as tmp:
-        return convert_lite0(fetch_lite0_pth(Path(tmp)), folder)
+        return convert_into_cache(fetch_lite0_pth(Path(tmp)), folder)
+
+
+def convert_into_cache(pth: Path, folder: Path) -> Path:
+    """convert_lite0 into a cache folder; another process that got there first wins (its folder is complete)."""
+    from vitcli.runtime.errors import ConfigError
+
+    try:
+        return convert_lite0(pth, folder)
+    except ConfigError:  # the folder appeared while we converted
+        if (folder / "config.json").is_file():
+            return folder
+        raise
 
 
 def is_lite0_source(name: str | None) -> bool:
@@ -324,5 +336,5 @@ def resolve_lite0(name: str) -> str:
         if not path.is_file():
             raise ModelError(f"weights file '{name}' not found", "check the --vision path")
         folder = default_folder(sha256_of(path))
-        return str(folder if (folder / "config.json").is_file() else convert_lite0(path, folder))
+        return str(folder if (folder / "config.json").is_file() else convert_into_cache(path, folder))
     return str(path if path.is_dir() else path.parent)
