@@ -210,7 +210,7 @@ def in_child(target, *args) -> tuple[object, float]:
     return result, rss_kib / 1024
 
 
-def bench_llava(tmp: Path, rows: int, images: int) -> None:
+def bench_llava(tmp: Path, rows: int, images: int, storages: list[str]) -> None:
     root = tmp / "llava-images"
     (root / "coco").mkdir(parents=True)
     make_images(root / "coco", images, (64, 48))
@@ -219,7 +219,7 @@ def bench_llava(tmp: Path, rows: int, images: int) -> None:
     src = tmp / "llava.json"
     write_llava_json(src, rows, images)
     emit("llava_json_file", round(src.stat().st_size / 2**20, 1), "MiB", rows=rows, images=images)
-    for storage in ("reference", "copy"):
+    for storage in storages:
         (kept, took, counts), rss = in_child(child_build, str(src), str(root), str(tmp / f"llava-{storage}"), storage)
         emit(f"llava_build_{storage}_rows_per_s", round(kept / took, 1), "rows/s", rows=kept, seconds=round(took, 1))
         emit(f"llava_build_{storage}_peak_rss", round(rss), "MiB", target="<=1536", images=counts)
@@ -237,6 +237,7 @@ def main() -> None:
     ap.add_argument("--vqa-size", default="320x240")
     ap.add_argument("--rows", type=int, default=665_000, help="llava part: rows of the generated JSON array")
     ap.add_argument("--llava-images", type=int, default=3000)
+    ap.add_argument("--llava-storage", default="copy,reference", help="llava part: --image-storage values to run")
     args = ap.parse_args()
     import datasets
 
@@ -246,7 +247,7 @@ def main() -> None:
     parts = args.parts.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         if "llava" in parts:
-            bench_llava(Path(tmp), args.rows, args.llava_images)
+            bench_llava(Path(tmp), args.rows, args.llava_images, args.llava_storage.split(","))
         if "vqa" in parts:
             bench_vqa(Path(tmp), args.vqa_images, tuple(int(v) for v in args.vqa_size.split("x")))
         if "imagefolder" in parts:
