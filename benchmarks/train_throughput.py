@@ -292,6 +292,7 @@ def ratio_figure(args: argparse.Namespace, folder: Path, sync) -> None:  # noqa:
         bare_peak_memory=bare_mem,
         vitcli_peak_memory=peak_memory(args.gpu),
         timed_steps=n,
+        batch=args.batch_size,
         conditions=args.conditions,
         **extra,
     )
@@ -310,7 +311,8 @@ def data_wait_figure(args: argparse.Namespace, folder: Path, sync) -> None:  # n
         cfg.max_steps, cfg.dataloader_workers, cfg.pack_turns, cfg.max_length = args.wait_steps, n, 1, 0
         if not args.gpu:
             apply_overrides(cfg, WAIT_MODEL)
-        emit("data_wait", workers=n, stored_image_px=stored, conditions=args.conditions, **data_wait(cfg, sync))
+        result = data_wait(cfg, sync)
+        emit("data_wait", workers=n, batch=args.batch_size, stored_px=stored, conditions=args.conditions, **result)
 
 
 def first_step_figure(args: argparse.Namespace, folder: Path) -> None:
@@ -323,7 +325,8 @@ def first_step_figure(args: argparse.Namespace, folder: Path) -> None:
         from vitcli.config import apply_overrides
 
         apply_overrides(cfg, {"model.image_size": 32, "model.patch_size": 8})
-        emit("first_step", rows=rows, build_s=round(built, 1), conditions=args.conditions, **first_step(cfg))
+        result = first_step(cfg)
+        emit("first_step", rows=rows, batch=8, build_s=round(built, 1), conditions=args.conditions, **result)
 
 
 def main() -> None:
@@ -347,7 +350,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     args.conditions = (
         f"{'cuda bf16' if args.gpu else f'cpu fp32, {args.threads} threads'}, {os.cpu_count()} cores, "
-        f"batch {args.batch_size}, warm-up {WARMUP} steps"
+        f"load average {os.getloadavg()[0]:.1f} at start"
     )
     sync = torch.cuda.synchronize if args.gpu else (lambda: None)
     figures = args.figures.split(",")

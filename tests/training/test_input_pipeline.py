@@ -175,3 +175,14 @@ def test_skipped_samples_are_counted_after_training(make_cfg, parts, tmp_path):
     assert 0 < expected < len(starts)
     result = train(make_cfg(tmp_path / "run", max_length=limit, skip_bad_samples=True, max_steps=0, epochs=1.0))
     assert result.bad_samples == {"answer cut off by --max-length": expected}
+
+
+def test_message_chars_reads_the_selected_rows():
+    from datasets import Dataset
+
+    from vitcli.training.samples import message_chars
+
+    convs = [[{"role": "user", "content": "a" * i}, {"role": "assistant", "content": "bb"}] for i in range(10)]
+    rows = Dataset.from_list([{"messages": c} for c in convs])
+    assert message_chars(rows) == [i + 2 for i in range(10)]
+    assert message_chars(rows.select([7, 2, 9])) == [9, 4, 11]  # an indices mapping, as max_train_samples makes

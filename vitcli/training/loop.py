@@ -106,6 +106,10 @@ def dataloader_args(cfg: TrainConfig, device: str) -> dict[str, Any]:
     from vitcli.training.samples import resolve_dataloader_workers
 
     workers = resolve_dataloader_workers(cfg.dataloader_workers)
+    if workers > 0:  # workers tokenise one item each; a forked Rust thread pool would only warn and stop
+        import os
+
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return {
         "dataloader_num_workers": workers,
         "dataloader_pin_memory": device.startswith("cuda"),
