@@ -92,3 +92,11 @@ def test_caption_matches_drawn_colours():
         color = next(w for w in words if w in COLORS)
         pixels = set(img.getdata())
         assert any(sum(abs(a - b) for a, b in zip(px, COLORS[color], strict=False)) < 30 for px in pixels)
+
+
+def test_empty_validation_split_is_left_out(tmp_path):
+    """--num-val 0 once failed inside datasets (from_list([]) has no columns to match the features against):
+    an empty split is left out, and training/eval treat a missing split as they treat an empty one."""
+    build_dataset(BuildConfig(out=str(tmp_path / "d"), synthetic=SyntheticConfig(num_train=4, num_val=0, num_test=2)))
+    ds = load_built_dataset(tmp_path / "d")
+    assert "validation" not in ds and len(ds["train"]) > 0 and len(ds["test"]) > 0

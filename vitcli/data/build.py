@@ -131,6 +131,8 @@ def save_splits(splits: dict[str, list[Record]], out: Path) -> dict[str, int]:
                     image = ref
                 refs.append(image)
             rows.append(dataclasses.replace(r, images=refs).to_row())
+        if not rows:
+            continue  # an empty split (--num-val 0) is left out: datasets 5.x cannot reload an empty Arrow file
         ds = Dataset.from_list(rows, features=features)
         ds._fingerprint = digest.hexdigest()[:16]
         dd[name] = ds
