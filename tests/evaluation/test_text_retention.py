@@ -191,3 +191,50 @@ def test_cli_json_and_errors(parts, align_run, tiny_run):
     bad.write_text('{"prompt": "x"}\n')
     res = runner.invoke(app, [*args[:5], "--qa-file", str(bad)])
     assert res.exit_code == 1 and "line 1" in res.output
+
+
+ENGLISH = (
+    "The capital of France is Paris. Water boils at one hundred degrees Celsius at sea level. "
+    "The sun rises in the east and sets in the west. A week has seven days, and a year has twelve months. "
+    "Cats and dogs are common pets, and many people keep fish in small tanks at home."
+)
+FACTS = [
+    {"prompt": "What is the capital of France? Answer with one word.", "answer": "Paris"},
+    {"prompt": "How many days are in a week? Answer with one number written in digits.", "answer": "7"},
+]
+
+
+@pytest.mark.slow
+def test_smollm2_gguf_base_and_a_llava_composed_from_it(tmp_path):
+    """The real case: SmolLM2 (GGUF) as the base, and a LLaVA composed from it (`--llm`, before any training) as the
+    tuned model: the language weights are the base's, so the perplexity ratio is exactly 1.0 and the facts are kept;
+    the base itself reads English fluently and knows the facts."""
+    from tests.smollm2 import smollm2_gguf
+    from vitcli.config import ModelConfig, TextEvalConfig
+    from vitcli.evaluation.text_retention import evaluate_text_retention
+    from vitcli.modeling.compose import compose_model
+
+    gguf = smollm2_gguf()
+    composed = tmp_path / "composed"
+    model, processor = compose_model(ModelConfig(llm=str(gguf), image_size=32, patch_size=8), [])
+    model.save_pretrained(composed)
+    processor.save_pretrained(composed)
+    del model
+    (tmp_path / "en.txt").write_text(ENGLISH)
+    (tmp_path / "facts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in FACTS))
+    cfg = TextEvalConfig(
+        model=str(composed),
+        base=str(gguf),
+        text_file=str(tmp_path / "en.txt"),
+        qa_file=str(tmp_path / "facts.jsonl"),
+        device="cpu",
+        max_new_tokens=8,
+    )
+    report = evaluate_text_retention(cfg)
+    ppl = report.metrics["perplexity"]
+    assert ppl["ratio"] == pytest.approx(1.0, abs=1e-9) and 1.0 < ppl["base"] < 60  # fluent English for a 135M LM
+    # SmolLM2 answers in sentences ("The capital of France is Paris ...", "A week is 7 days."), which the exact /
+    # answer-prefix rule does not count; the facts are in the answers, and base and tuned answer alike
+    assert "Paris" in report.per_item[0]["base"] and "7" in report.per_item[1]["base"], report.per_item
+    assert [r["tuned"] for r in report.per_item] == [r["base"] for r in report.per_item]
+    assert report.metrics["exact_match"]["delta"] == 0.0
