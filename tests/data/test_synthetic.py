@@ -100,3 +100,14 @@ def test_empty_validation_split_is_left_out(tmp_path):
     build_dataset(BuildConfig(out=str(tmp_path / "d"), synthetic=SyntheticConfig(num_train=4, num_val=0, num_test=2)))
     ds = load_built_dataset(tmp_path / "d")
     assert "validation" not in ds and len(ds["train"]) > 0 and len(ds["test"]) > 0
+
+
+def test_message_texts_are_the_distinct_contents(tmp_path):
+    """The tiny tokenizer's vocabulary source: every distinct message content, read from Arrow."""
+    from vitcli.data.records import message_texts
+
+    build_dataset(BuildConfig(out=str(tmp_path / "d"), synthetic=SyntheticConfig(num_train=6, num_val=1, num_test=1)))
+    train = load_built_dataset(tmp_path / "d")["train"]
+    texts = message_texts(train)
+    assert sorted(texts) == sorted({m["content"] for conv in train["messages"] for m in conv})
+    assert len(texts) < sum(len(conv) for conv in train["messages"])  # the questions repeat

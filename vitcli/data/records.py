@@ -158,6 +158,15 @@ def read_cell(cell: dict[str, Any], row_id: str | None) -> dict[str, Any]:
         ) from None
 
 
+def message_texts(ds: Any) -> list[str]:
+    """The distinct message contents of `ds`, read from the Arrow column (no Python row objects)."""
+    import pyarrow.compute as pc
+
+    column = ds.with_format("arrow")["messages"]
+    contents = pc.list_flatten(column).combine_chunks().field("content")
+    return pc.unique(contents).drop_null().to_pylist()
+
+
 def image_counts(ds: Any) -> list[int]:
     """Images per row, read from Arrow list lengths (no image bytes are loaded)."""
     import pyarrow.compute as pc

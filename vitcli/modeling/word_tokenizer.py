@@ -24,16 +24,15 @@ CHATML_TEMPLATE = (
 )
 
 
-def build_word_tokenizer(texts: Iterable[str], min_count: int = 1):
-    """A word-level fast tokenizer over the words in `texts`, with ChatML specials and the <image> token."""
-    from collections import Counter
-
+def build_word_tokenizer(texts: Iterable[str]):
+    """A word-level fast tokenizer over the words in `texts`, with ChatML specials and the <image> token. Each
+    distinct text is split once (datasets repeat their questions and answers many times)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     split = pre_tokenizers.Whitespace()
-    counts = Counter(w for t in texts for w, _ in split.pre_tokenize_str(t.replace(IMAGE_TOKEN, " ")))
-    words = ["system", "user", "assistant"] + sorted(w for w, c in counts.items() if c >= min_count)
+    seen = {w for t in set(texts) for w, _ in split.pre_tokenize_str(t.replace(IMAGE_TOKEN, " "))}
+    words = ["system", "user", "assistant"] + sorted(seen)
     specials = [PAD, UNK, IM_START, IM_END, IMAGE_TOKEN]
     vocab = {tok: i for i, tok in enumerate(specials)}
     for w in words:

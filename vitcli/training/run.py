@@ -54,6 +54,7 @@ def train(
     from transformers.trainer_callback import PrinterCallback
 
     from vitcli.data.build import load_built_dataset
+    from vitcli.data.records import message_texts
     from vitcli.modeling.adapter import FamilyAdapter
     from vitcli.modeling.compose import compose_model, keep_trainable_fp32, merge_quantized_lora, prepare_quantized
     from vitcli.modeling.freeze import TRAINABLE_FILE, merge_lora, prepare_model
@@ -98,8 +99,7 @@ def train(
     # 2. Compose the model (tiny from configs, from pretrained parts, or an existing VLM), weights stored as --load-in
     #    says. Only then build TrainingArguments: under a DeepSpeed ZeRO-3 config they make from_pretrained partition
     #    weights as it loads, and composition (the tower's dummy forward, weight copies, module swaps) needs them whole.
-    texts = (m["content"] for conv in train_rows["messages"] for m in conv)
-    model, processor = compose_model(cfg.model, texts, load, device)
+    model, processor = compose_model(cfg.model, message_texts(train_rows), load, device)
     args = make_training_args(cfg, out, device, load.compute_dtype)  # under torchrun/accelerate: joins the group
     main = args.process_index == 0
     resume_ckpt = open_run_dir(cfg, out, resuming, main)

@@ -28,6 +28,7 @@ class SampleView:
 def show_samples(cfg: TrainConfig, count: int) -> list[SampleView]:
     """The first `count` train samples of `cfg`, encoded by the same code path training uses."""
     from vitcli.data.build import load_built_dataset
+    from vitcli.data.records import message_texts
     from vitcli.modeling.adapter import FamilyAdapter
     from vitcli.modeling.compose import compose_model
     from vitcli.runtime.errors import DataError
@@ -36,7 +37,7 @@ def show_samples(cfg: TrainConfig, count: int) -> list[SampleView]:
     if "train" not in data or len(data["train"]) == 0:
         raise DataError(f"dataset '{cfg.data}' has no train rows", "build it with more --num-train rows")
     rows = data["train"]
-    model, processor = compose_model(cfg.model, (m["content"] for conv in rows["messages"] for m in conv))
+    model, processor = compose_model(cfg.model, message_texts(rows))
     adapter = FamilyAdapter.for_model(model, processor)
     image_ids = adapter.image_token_ids()
     views = []
