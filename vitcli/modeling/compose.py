@@ -351,7 +351,7 @@ def compose_from_parts(
     )
     if load is None:
         return model.float(), processor
-    if getattr(lm, "hf_quantizer", None) is not None:
+    if load.quantized and getattr(lm, "hf_quantizer", None) is not None:  # a GGUF LM has one too, but dequantized
         mark_quantized(model, lm)
     return model, processor  # store_weights casts to the plan's storage (no fp32 copy of a half-precision LM)
 
