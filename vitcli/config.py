@@ -86,6 +86,9 @@ class TrainConfig:
     tensorboard: bool = True  # also log to RUN/tensorboard when tensorboard is installed
     gradient_checkpointing: bool = False
     group_by_length: bool = False  # batches of similar length (less padding; lengths are cheap estimates)
+    fit_to_data: str = ""  # comma list of keys chosen from the dataset (training/recipe.py): model.image_size,epochs
+    select_checkpoint: str = "last"  # last | best: the final model is the checkpoint best on validation
+    validation_ratio: float = 0.05  # share of train images held out when validation is needed and the data has none
     dataloader_workers: int = -1  # processes that read, tokenise and decode items; -1 = cores - 1 (at most 8)
     contrastive_weight: float = 0.0  # > 0: add W * image-text InfoNCE to the LM loss
     contrastive_temperature: float = 0.07  # tau of the InfoNCE term
@@ -150,7 +153,18 @@ class TextEvalConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # A ~0.7M-parameter VLM that learns the synthetic world on 2 CPU cores in minutes: 48 px images as 6x6
     # patches, rows of one image packed into one sample (the image is encoded once per 5 answers, rows kept apart).
-    "tiny": {"model.image_size": 48, "model.patch_size": 8, "pack_turns": 5, "warmup_ratio": 0.02, "epochs": 20},
+    # The image size and epochs are chosen from the data (48 px and 20 epochs for the synthetic world, the fallback
+    # with --set fit_to_data=), and the final model is the checkpoint best on validation (training/recipe.py).
+    "tiny": {
+        "model.image_size": 48,
+        "model.patch_size": 8,
+        "pack_turns": 5,
+        "warmup_ratio": 0.02,
+        "epochs": 20,
+        "fit_to_data": "model.image_size,epochs",
+        "select_checkpoint": "best",
+        "eval_max_samples": 128,
+    },
     # Pretrained models (--model, --llm or --vision): LLaVA-1.5's recipe. One epoch, no packing, no truncation
     # (max_length 0: the model's own context); the learning rate follows the stage (STAGE_LEARNING_RATES).
     "pretrained": {"epochs": 1, "max_length": 0, "per_device_batch_size": 4, "pack_turns": 1, "warmup_ratio": 0.03},
@@ -292,6 +306,8 @@ def build_train_config(
     cfg = TrainConfig(preset=preset)
     apply_overrides(cfg, PRESETS[preset])
     apply_overrides(cfg, given)
+    if "fit_to_data" not in given:  # what the user sets is not chosen from the data
+        cfg.fit_to_data = ",".join(k for k in cfg.fit_to_data.split(",") if k and k not in given)
     if preset == "pretrained" and "learning_rate" not in given:
         cfg.learning_rate = STAGE_LEARNING_RATES.get(cfg.stage, cfg.learning_rate)
     validate_train_config(cfg)  # every value, whatever its source, before any work starts

@@ -93,7 +93,9 @@ TRAIN_CHOICES: list[tuple[str, tuple[str, ...]]] = [
     ("model.vision_position_init", POSITION_INITS),
     ("dtype", DTYPES),
     ("load_in", LOAD_IN),
+    ("select_checkpoint", ("last", "best")),  # training/recipe.py
 ]
+FITTABLE = ("model.image_size", "epochs")  # training/recipe.py FITTABLE
 GENERATION_RULES: list[Rule] = [
     ("max_new_tokens", _at_least_1, ">= 1"),
     ("num_beams", _at_least_1, ">= 1"),
@@ -140,6 +142,13 @@ def validate_train_config(cfg: Any) -> None:
     for key, choices in TRAIN_CHOICES:
         if _get(cfg, key) not in choices:
             raise UsageError(f"unknown {key} '{_get(cfg, key)}'", f"choose one of: {', '.join(choices)}")
+    unknown = [k for k in cfg.fit_to_data.split(",") if k.strip() and k.strip() not in FITTABLE]
+    if unknown:
+        raise UsageError(f"fit_to_data cannot choose '{unknown[0]}'", f"list some of: {', '.join(FITTABLE)}")
+    if not 0 < cfg.validation_ratio <= 0.5:
+        raise UsageError(
+            f"validation_ratio must be in (0, 0.5], got {cfg.validation_ratio!r}", WHERE.format(key="validation_ratio")
+        )
     if not DEVICE.fullmatch(cfg.device):
         raise UsageError(f"unknown device '{cfg.device}'", "use auto, cpu, cuda, cuda:N or mps")
     if cfg.model.image_size % cfg.model.patch_size:

@@ -262,6 +262,10 @@ def train_command(
         ("trainable", sum(result.trainable_parameters.values())),
         ("memory estimate (GiB)", result.memory_estimate_gib),
     ]
+    if result.selected_step is not None:
+        rows.append(
+            ("selected step", f"{result.selected_step} (best {result.selection_metric} {result.selection_value})")
+        )
     if result.resumed_from:
         rows.append(("resumed from", result.resumed_from))
     if result.bad_samples:

@@ -19,6 +19,7 @@ from vitcli.config import TrainConfig
 from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.runtime.errors import ConfigError
 from vitcli.training.contrastive import contrastive_loss, views_loss
+from vitcli.training.recipe import SELECTION_METRIC, selection_score
 
 
 @dataclasses.dataclass
@@ -51,7 +52,7 @@ def check_engine(cfg: TrainConfig, device: str, dtype: Any) -> None:
         )
 
 
-def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
+def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any, best_metric: str | None = None):
     """TrainingArguments from our config. `dtype` is the compute dtype (bf16/fp16 autocast); 'cuda:N' is honoured
     for a single process."""
     import torch
@@ -61,6 +62,8 @@ def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
     check_engine(cfg, device, dtype)
     saving = cfg.save_every_steps > 0
     evaluating = cfg.eval_every_steps > 0
+    selecting = best_metric is not None and evaluating  # save at every evaluation, reload the best at the end
+    save_steps = cfg.eval_every_steps if selecting else cfg.save_every_steps if saving else 500
     return PinnedTrainingArguments(
         pinned_cuda_index=cuda_index(device),
         output_dir=str(out / "checkpoints"),
@@ -77,8 +80,11 @@ def make_training_args(cfg: TrainConfig, out: Path, device: str, dtype: Any):
         max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
         logging_steps=cfg.log_every_steps,
         logging_first_step=True,
-        save_strategy="steps" if saving else "no",
-        save_steps=cfg.save_every_steps if saving else 500,
+        save_strategy="steps" if saving or selecting else "no",
+        save_steps=save_steps,
+        load_best_model_at_end=selecting,
+        metric_for_best_model=best_metric if selecting else None,
+        greater_is_better=best_metric != "loss" if selecting else None,
         save_total_limit=cfg.keep_last_checkpoints or None,
         eval_strategy="steps" if evaluating else "no",
         eval_steps=cfg.eval_every_steps if evaluating else None,
@@ -315,6 +321,9 @@ class VitcliTrainer(Trainer):
         sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled  # rank 0 alone cannot generate
         if self.task_eval and not sharded and self.is_world_process_zero():
             task = self.task_eval(self.accelerator.unwrap_model(self.model))
+            score = selection_score(task)
+            if score is not None:
+                task[f"{metric_key_prefix}_{SELECTION_METRIC}"] = score
             self.log(task)
             metrics.update(task)
         torch.set_grad_enabled(True)

@@ -40,6 +40,9 @@ class TrainResult:
     bad_samples: dict[str, int] = dataclasses.field(default_factory=dict)  # reason -> count (skipped)
     truncated_samples: int = 0
     loss_curve: str | None = None
+    selected_step: int | None = None  # select_checkpoint=best: the step whose weights are the final model
+    selection_metric: str | None = None
+    selection_value: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -95,12 +98,13 @@ def train(
     train_rows = data["train"]
     if cfg.max_train_samples:
         train_rows = train_rows.select(range(min(cfg.max_train_samples, len(train_rows))))
+    train_rows, best = plan_recipe(cfg, data, train_rows, say)  # sizes from the data, validation, selection
 
     # 2. Compose the model (tiny from configs, from pretrained parts, or an existing VLM), weights stored as --load-in
     #    says. Only then build TrainingArguments: under a DeepSpeed ZeRO-3 config they make from_pretrained partition
     #    weights as it loads, and composition (the tower's dummy forward, weight copies, module swaps) needs them whole.
     model, processor = compose_model(cfg.model, message_texts(train_rows), load, device)
-    args = make_training_args(cfg, out, device, load.compute_dtype)  # under torchrun/accelerate: joins the group
+    args = make_training_args(cfg, out, device, load.compute_dtype, best)  # under torchrun/accelerate: joins the group
     main = args.process_index == 0
     resume_ckpt = open_run_dir(cfg, out, resuming, main)
 
@@ -206,7 +210,44 @@ def train(
         bad_samples=samples.reasons if samples.num_skipped else {},
         truncated_samples=samples.num_truncated,
         loss_curve=str(out / LOSS_CURVE) if curve else None,
+        **selection_of(trainer.state, best),
     )
+
+
+def selection_of(state: Any, metric: str | None) -> dict[str, Any]:
+    """TrainResult fields for select_checkpoint=best, from the Trainer's state after load_best_model_at_end."""
+    if metric is None or not state.best_model_checkpoint:
+        return {}
+    return {
+        "selected_step": int(Path(state.best_model_checkpoint).name.rpartition("-")[2]),
+        "selection_metric": metric,
+        "selection_value": None if state.best_metric is None else round(float(state.best_metric), 4),
+    }
+
+
+def plan_recipe(cfg: TrainConfig, data: Any, train_rows: Any, say: Callable[[str], None]) -> tuple[Any, str | None]:
+    """Choose cfg.fit_to_data's keys from the data; for select_checkpoint=best hold out a validation split when the
+    data has none (data["validation"] is set) and evaluate ~10 times. Returns (train rows, metric to select on)."""
+    from vitcli.training.recipe import best_metric, carve_validation, estimate_samples, eval_interval, fit_to_data
+
+    chosen = fit_to_data(cfg, train_rows)
+    if chosen:
+        say("chosen from the data: " + ", ".join(f"{k} {v:g}" for k, v in chosen.items()))
+    if cfg.select_checkpoint != "best" and cfg.eval_every_steps <= 0:
+        return train_rows, None
+    if "validation" not in data or len(data["validation"]) == 0:
+        train_rows, held = carve_validation(train_rows, cfg.validation_ratio, cfg.seed)
+        if len(held) and len(train_rows):
+            data["validation"] = held
+            say(f"the dataset has no validation split: {len(held)} train rows of separate images are held out")
+    if cfg.select_checkpoint != "best":
+        return train_rows, None
+    if "validation" not in data or len(data["validation"]) == 0:
+        say("too few rows to hold out a validation split: the final model is the last step's")
+        return train_rows, None
+    if cfg.eval_every_steps <= 0:
+        cfg.eval_every_steps = eval_interval(cfg, estimate_samples(train_rows, cfg.pack_turns))
+    return train_rows, best_metric(cfg, data["validation"])
 
 
 def open_run_dir(cfg: TrainConfig, out: Path, resuming: bool, main: bool) -> Path | None:

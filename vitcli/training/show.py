@@ -32,11 +32,13 @@ def show_samples(cfg: TrainConfig, count: int) -> list[SampleView]:
     from vitcli.modeling.adapter import FamilyAdapter
     from vitcli.modeling.compose import compose_model
     from vitcli.runtime.errors import DataError
+    from vitcli.training.recipe import fit_to_data
 
     data = load_built_dataset(cfg.data)
     if "train" not in data or len(data["train"]) == 0:
         raise DataError(f"dataset '{cfg.data}' has no train rows", "build it with more --num-train rows")
     rows = data["train"]
+    fit_to_data(cfg, rows)  # the image size training would choose
     model, processor = compose_model(cfg.model, message_texts(rows))
     adapter = FamilyAdapter.for_model(model, processor)
     image_ids = adapter.image_token_ids()
