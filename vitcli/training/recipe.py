@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import statistics
 import zlib
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from vitcli.config import TrainConfig
@@ -97,3 +99,37 @@ def best_metric(cfg: TrainConfig, validation_rows: Any) -> str:
     alone = int(os.environ.get("WORLD_SIZE", "1")) == 1 and not (cfg.deepspeed or cfg.fsdp)
     tasks = set(validation_rows.unique("task")) if validation_rows is not None else set()
     return SELECTION_METRIC if alone and tasks & {"vqa", "caption"} else "loss"
+
+
+def plan_recipe(cfg: TrainConfig, data: Any, train_rows: Any, say: Callable[[str], None]) -> tuple[Any, str | None]:
+    """Choose cfg.fit_to_data's keys from the data; for select_checkpoint=best hold out a validation split when the
+    data has none (data["validation"] is set) and evaluate ~10 times. Returns (train rows, metric to select on)."""
+    chosen = fit_to_data(cfg, train_rows)
+    if chosen:
+        say("chosen from the data: " + ", ".join(f"{k} {v:g}" for k, v in chosen.items()))
+    if cfg.select_checkpoint != "best" and cfg.eval_every_steps <= 0:
+        return train_rows, None
+    if "validation" not in data or len(data["validation"]) == 0:
+        train_rows, held = carve_validation(train_rows, cfg.validation_ratio, cfg.seed)
+        if len(held) and len(train_rows):
+            data["validation"] = held
+            say(f"the dataset has no validation split: {len(held)} train rows of separate images are held out")
+    if cfg.select_checkpoint != "best":
+        return train_rows, None
+    if "validation" not in data or len(data["validation"]) == 0:
+        say("too few rows to hold out a validation split: the final model is the last step's")
+        return train_rows, None
+    if cfg.eval_every_steps <= 0:
+        cfg.eval_every_steps = eval_interval(cfg, estimate_samples(train_rows, cfg.pack_turns))
+    return train_rows, best_metric(cfg, data["validation"])
+
+
+def selection_of(state: Any, metric: str | None) -> dict[str, Any]:
+    """TrainResult fields for select_checkpoint=best, from the Trainer's state after load_best_model_at_end."""
+    if metric is None or not state.best_model_checkpoint:
+        return {}
+    return {
+        "selected_step": int(Path(state.best_model_checkpoint).name.rpartition("-")[2]),
+        "selection_metric": metric,
+        "selection_value": None if state.best_metric is None else round(float(state.best_metric), 4),
+    }

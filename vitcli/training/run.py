@@ -16,11 +16,8 @@ from typing import Any
 from vitcli.config import TrainConfig, to_dict
 from vitcli.runtime.errors import ConfigError, DataError, Interrupted
 from vitcli.runtime.io import check_output_free, write_json
-
-RUN_CONFIG = "train_config.json"  # the fully resolved vitcli config (config.json is the model's)
-METRICS = "metrics.jsonl"
-LOSS_CURVE = "loss_curve.png"
-RUN_ARTIFACTS = ("checkpoints", METRICS, "tensorboard", LOSS_CURVE)  # cleared by --overwrite (fresh runs only)
+from vitcli.training.recipe import plan_recipe, selection_of
+from vitcli.training.run_dir import LOSS_CURVE, METRICS, RUN_CONFIG, open_run_dir, save_final_model
 
 
 @dataclass
@@ -214,86 +211,6 @@ def train(
     )
 
 
-def selection_of(state: Any, metric: str | None) -> dict[str, Any]:
-    """TrainResult fields for select_checkpoint=best, from the Trainer's state after load_best_model_at_end."""
-    if metric is None or not state.best_model_checkpoint:
-        return {}
-    return {
-        "selected_step": int(Path(state.best_model_checkpoint).name.rpartition("-")[2]),
-        "selection_metric": metric,
-        "selection_value": None if state.best_metric is None else round(float(state.best_metric), 4),
-    }
-
-
-def plan_recipe(cfg: TrainConfig, data: Any, train_rows: Any, say: Callable[[str], None]) -> tuple[Any, str | None]:
-    """Choose cfg.fit_to_data's keys from the data; for select_checkpoint=best hold out a validation split when the
-    data has none (data["validation"] is set) and evaluate ~10 times. Returns (train rows, metric to select on)."""
-    from vitcli.training.recipe import best_metric, carve_validation, estimate_samples, eval_interval, fit_to_data
-
-    chosen = fit_to_data(cfg, train_rows)
-    if chosen:
-        say("chosen from the data: " + ", ".join(f"{k} {v:g}" for k, v in chosen.items()))
-    if cfg.select_checkpoint != "best" and cfg.eval_every_steps <= 0:
-        return train_rows, None
-    if "validation" not in data or len(data["validation"]) == 0:
-        train_rows, held = carve_validation(train_rows, cfg.validation_ratio, cfg.seed)
-        if len(held) and len(train_rows):
-            data["validation"] = held
-            say(f"the dataset has no validation split: {len(held)} train rows of separate images are held out")
-    if cfg.select_checkpoint != "best":
-        return train_rows, None
-    if "validation" not in data or len(data["validation"]) == 0:
-        say("too few rows to hold out a validation split: the final model is the last step's")
-        return train_rows, None
-    if cfg.eval_every_steps <= 0:
-        cfg.eval_every_steps = eval_interval(cfg, estimate_samples(train_rows, cfg.pack_turns))
-    return train_rows, best_metric(cfg, data["validation"])
-
-
-def open_run_dir(cfg: TrainConfig, out: Path, resuming: bool, main: bool) -> Path | None:
-    """Create (or, for --resume, reopen) the run folder; returns the checkpoint to resume from. Every rank checks
-    before any rank writes, so under torchrun no rank trips over another's folder."""
-    from vitcli.config import train_config_from_dict
-    from vitcli.runtime.io import read_json
-    from vitcli.training.checkpoints import (
-        check_same_run,
-        remove_incomplete_checkpoints,
-        resolve_resume,
-        trim_metrics,
-    )
-
-    ckpt = resolve_resume(out, cfg.resume, cfg.resume_from) if resuming else None
-    if ckpt is not None and (out / RUN_CONFIG).is_file():
-        saved = to_dict(train_config_from_dict(read_json(out / RUN_CONFIG)))
-        check_same_run(saved, to_dict(cfg))
-    barrier()
-    if main:
-        if ckpt is None:
-            for name in RUN_ARTIFACTS if cfg.overwrite else ():
-                shutil.rmtree(out / name, ignore_errors=True) if (out / name).is_dir() else (out / name).unlink(
-                    missing_ok=True
-                )
-        else:
-            remove_incomplete_checkpoints(out)
-            trim_metrics(out / METRICS, checkpoint_step(ckpt))
-        out.mkdir(parents=True, exist_ok=True)
-    barrier()
-    return ckpt
-
-
-def checkpoint_step(ckpt: Path) -> int:
-    import json as _json
-
-    return int(_json.loads((ckpt / "trainer_state.json").read_text())["global_step"])
-
-
-def barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def packed_data(cfg: TrainConfig, data: Any, train_rows: Any, model: Any, processor: Any) -> tuple[Any, ...]:
     """(train set, collator, sample report, eval set, task eval) for pack_turns > 1: rows sharing an image are grouped
     up front (from the image column) and each group encoded as one item when read, so its rows share the image's
@@ -366,20 +283,3 @@ def make_eval_data(cfg: TrainConfig, data: Any, processor: Any, adapter: Any) ->
     rows = validation_rows(cfg, data)
     eval_set = RowDataset(rows, adapter, skip_bad=True, split="validation", max_length=cfg.max_length)
     return eval_set, make_task_eval(cfg, rows, processor)
-
-
-def save_final_model(trainer: Any, processor: Any, out: Path) -> None:
-    """Write model + processor into a temporary sibling, then move files in with config.json last, so a run
-    folder never looks loadable before every weight is on disk."""
-    tmp = out / ".final.tmp"
-    if trainer.is_world_process_zero():
-        shutil.rmtree(tmp, ignore_errors=True)
-    trainer.save_model(str(tmp))  # every rank: FSDP / ZeRO-3 gather the sharded weights here
-    if not trainer.is_world_process_zero():
-        return
-    (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle: never ship one in a model folder
-    processor.save_pretrained(str(tmp))
-    files = sorted(tmp.iterdir(), key=lambda p: p.name == "config.json")
-    for f in files:
-        f.replace(out / f.name)
-    tmp.rmdir()
