@@ -5,6 +5,8 @@ projector. Slow: it dequantises a 135M-parameter GGUF on CPU."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -56,6 +58,22 @@ def test_smollm2_gguf_answers_then_align_moves_only_the_projector(tiny_dataset, 
     assert "Paris" in probe.answer, probe.answer
     changed = {n for n in probe.begin if not torch.equal(probe.begin[n], probe.end[n])}
     assert changed and {part_of(n) for n in changed} == {"multi_modal_projector"}
+    # the dequantized GGUF LM is saved as plain weights: a quantization_config would make `train --model RUN` refuse
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "quantization_config" not in saved and "quantization_config" not in saved["text_config"]
+    full = build_train_config(
+        "test",
+        None,
+        ["stage=full", "max_train_samples=4", "per_device_batch_size=2"],
+        {
+            "data": str(tiny_dataset),
+            "output": str(tmp_path / "again"),
+            "device": "cpu",
+            "max_steps": 1,
+            "model.model": str(tmp_path / "run"),
+        },
+    )
+    assert train(full).global_step == 1  # full fine-tuning of the run: the Trainer took it as plain weights
 
 
 def test_smollm2_tokenizer_trains_on_the_prompt_it_is_asked_with():

@@ -205,6 +205,16 @@ def store_weights(model: Any, load: Any, device: str, loaded_whole: bool = False
     return model
 
 
+def drop_gguf_marker(lm: Any) -> None:
+    """A GGUF LM is dequantized on load, yet transformers keeps a gguf quantization_config on it; saved inside a run's
+    text_config, it makes `train --model RUN` refuse the run as "purely quantized". The weights are plain: drop it."""
+    qc = getattr(lm.config, "quantization_config", None)
+    method = qc.get("quant_method") if isinstance(qc, dict) else getattr(qc, "quant_method", None)
+    if str(getattr(method, "value", method)).lower() == "gguf":
+        del lm.config.quantization_config
+        lm.hf_quantizer = None
+
+
 def mark_quantized(model: Any, source: Any) -> None:
     """Copy from_pretrained's quantization markers from `source` (the quantized LM) to the composed `model`, so the
     Trainer, peft and save_pretrained treat it as the quantized model it is."""
@@ -293,6 +303,7 @@ def compose_from_parts(
     if cfg.llm:
         lm, tokenizer = load_causal_lm(cfg.llm, load, device)
         gen = prepare_chat_tokenizer(tokenizer, CHATML_TEMPLATE)
+        drop_gguf_marker(lm)
         text_config = lm.config
         if lm.base_model is lm:
             raise ModelError(f"'{cfg.llm}' has no separate base model and head", "pass a *ForCausalLM checkpoint")
