@@ -4,7 +4,9 @@ metadata.jsonl: file_name + caption, or file_name + question + answers) for `vit
 - bars:    96 px bar charts of 2-5 coloured bars; how many bars, the colour of the tallest, where it stands.
 - letters: 64 px tiles, one capital letter (A-H) in one colour on a background of another; which letter, which colours.
 
-Both differ from the shapes world in image size, vocabulary and what must be read from the image.
+Both differ from the shapes world in image size, vocabulary and what must be read from the image. Each question
+carries 10 identical answers: the official VQA metric scores an answer by its matches among the *other* answers, so
+a row with one answer always scores 0.
 Usage: python benchmarks/worlds.py OUT_DIR [--train N] [--seed S]"""
 
 from __future__ import annotations
@@ -83,7 +85,12 @@ def write_world(name: str, out: Path, sizes: dict[str, int], seed: int) -> Path:
             rows.append({"file_name": file_name, "id": f"{file_name[:-4]}-c", "caption": caption})
             for k, (question, answer) in enumerate(qa):
                 rows.append(
-                    {"file_name": file_name, "id": f"{file_name[:-4]}-q{k}", "question": question, "answers": [answer]}
+                    {
+                        "file_name": file_name,
+                        "id": f"{file_name[:-4]}-q{k}",
+                        "question": question,
+                        "answers": [answer] * 10,
+                    }
                 )
         text = "".join(json.dumps(r) + "\n" for r in rows)
         (folder / "metadata.jsonl").write_text(text, encoding="utf-8")
