@@ -142,6 +142,7 @@ def test_identical_weights_score_ratio_one_and_same_exact_match(parts, align_run
     assert report.metrics["perplexity"]["ratio"] == 1.0
     assert report.metrics["perplexity"]["tuned"] == report.metrics["perplexity"]["base"]
     assert report.metrics["exact_match"]["delta"] == 0.0
+    assert report.metrics["mentions"]["delta"] == 0.0
     assert [r["base"] for r in report.per_item] == [r["tuned"] for r in report.per_item]
     assert report.text_sha256 and len(report.qa_sha256) == 64
 
@@ -169,6 +170,17 @@ def test_answer_matching_rules():
     assert not answer_matches("Parisian", "Paris")
     assert not answer_matches("It is Paris", "Paris")
     assert answer_matches("new   york", "New York.")
+
+
+def test_mentions_count_whole_words_only():
+    from vitcli.evaluation.text_retention import answer_mentioned
+
+    assert answer_mentioned("The capital of France is Paris.", "Paris")
+    assert answer_mentioned("A week has 7 days", "7")
+    assert not answer_mentioned("A week has 17 days", "7")
+    assert not answer_mentioned("Parisian food", "Paris")
+    assert answer_mentioned("It was written by William   Shakespeare.", "William Shakespeare")
+    assert not answer_mentioned("anything", "")
 
 
 def test_cli_json_and_errors(parts, align_run, tiny_run):

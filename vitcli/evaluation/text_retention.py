@@ -212,6 +212,15 @@ def answer_matches(prediction: str, answer: str) -> bool:
     return p == a or (bool(a) and p.startswith(a) and not p[len(a)].isalnum())
 
 
+def answer_mentioned(prediction: str, answer: str) -> bool:
+    """The answer appears in the prediction as whole words: chat LMs answer in sentences ("The capital of France
+    is Paris."), which exact match scores 0 although the fact is kept."""
+    import re
+
+    a = normalize_answer(answer)
+    return bool(a) and re.search(rf"(?<!\w){re.escape(a)}(?!\w)", normalize_answer(prediction)) is not None
+
+
 def read_qa(path: str) -> list[dict[str, str]]:
     from vitcli.runtime.io import iter_jsonl
 
@@ -296,6 +305,8 @@ def evaluate_text_retention(cfg: TextEvalConfig, on_progress: Any = None) -> Tex
             answers[role] = greedy_answers(tm, [r["prompt"] for r in qa], cfg.max_new_tokens, shared)
             hits = [answer_matches(p, r["answer"]) for p, r in zip(answers[role], qa, strict=True)]
             scores[role]["exact_match"] = 100.0 * sum(hits) / len(hits)
+            said = [answer_mentioned(p, r["answer"]) for p, r in zip(answers[role], qa, strict=True)]
+            scores[role]["mentions"] = 100.0 * sum(said) / len(said)
         tick(1, info=role)
         del tm
     return build_report(cfg, base_name, base_from, scores, answers, qa, window, stride)
@@ -311,6 +322,8 @@ def build_report(cfg, base_name, base_from, scores, answers, qa, window, stride)
     if "exact_match" in scores["base"]:
         b, t = scores["base"]["exact_match"], scores["tuned"]["exact_match"]
         metrics["exact_match"] = {"base": b, "tuned": t, "delta": t - b}
+        b, t = scores["base"]["mentions"], scores["tuned"]["mentions"]
+        metrics["mentions"] = {"base": b, "tuned": t, "delta": t - b}
     per_item = [
         {"prompt": r["prompt"], "answer": r["answer"], "base": answers["base"][k], "tuned": answers["tuned"][k]}
         for k, r in enumerate(qa)
