@@ -149,7 +149,12 @@ def train_command(
     ] = False,
     deepspeed: Annotated[str | None, typer.Option("--deepspeed", help="DeepSpeed JSON config (see examples/).")] = None,
     vision: Annotated[
-        str | None, typer.Option("--vision", help="Pretrained vision tower: hub id or dir (CLIP, SigLIP, ViT, DINOv2).")
+        str | None,
+        typer.Option(
+            "--vision",
+            help="Pretrained vision tower: hub id or dir (CLIP, SigLIP, ViT, DINOv2), or efficientnet-lite0 "
+            "(name, .pth or converted dir).",
+        ),
     ] = None,
     llm: Annotated[str | None, typer.Option("--llm", help="Pretrained causal LM: hub id, dir or .gguf file.")] = None,
     model: Annotated[
