@@ -18,9 +18,9 @@ $VITCLI eval --model "$WORK/run" --data "$WORK/data" --split test --task caption
 echo "== Captions for three test images =="
 python - "$WORK" <<'PY'
 import sys
-from datasets import load_from_disk
+from vitcli.data.build import load_built_dataset  # resolves the rows' image refs (images are stored once)
 work = sys.argv[1]
-test = load_from_disk(f"{work}/data")["test"]
+test = load_built_dataset(f"{work}/data")["test"]
 for i in range(3):
     test[i * 5]["images"][0].save(f"{work}/test-{i}.png")
 PY
