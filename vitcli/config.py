@@ -29,6 +29,7 @@ class ModelConfig:
     vision_feature_layer: int = -1
     vision_feature_select_strategy: str = "full"  # full | default (drop CLS)
     image_size: int = 64
+    vision_image_size: int = 0  # pretrained CNN tower: resize images to this side (0 = its processor's size)
     patch_size: int = 8
     vision_hidden_size: int = 128
     vision_num_layers: int = 2
@@ -90,6 +91,7 @@ class TrainConfig:
     select_checkpoint: str = "last"  # last | best: the final model is the checkpoint best on validation
     validation_ratio: float = 0.05  # share of train images held out when validation is needed and the data has none
     dataloader_workers: int = -1  # processes that read, tokenise and decode items; -1 = cores - 1 (at most 8)
+    augment_images: float = 0.0  # > 0: shift each training image by up to this fraction of its side (augment.py)
     contrastive_weight: float = 0.0  # > 0: add W * image-text InfoNCE to the LM loss
     contrastive_temperature: float = 0.07  # tau of the InfoNCE term
     contrastive: str = "text"  # text: image-text InfoNCE | views: NT-Xent over two augmented views of each image

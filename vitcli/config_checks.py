@@ -67,6 +67,8 @@ TRAIN_RULES: list[Rule] = [
     ("max_grad_norm", _not_negative, ">= 0"),
     ("max_length", _not_negative, ">= 0 (0 = the model's context)"),
     ("model.dropout", _unit, "in [0, 1)"),
+    ("augment_images", lambda v: 0 <= v < 0.5, "in [0, 0.5): the largest shift as a fraction of the image side"),
+    ("model.vision_image_size", _not_negative, ">= 0 (0 = the tower's own size)"),
     ("lora_r", _at_least_1, ">= 1"),
     ("lora_alpha", _at_least_1, ">= 1"),
     ("lora_dropout", _unit, "in [0, 1)"),
@@ -95,7 +97,7 @@ TRAIN_CHOICES: list[tuple[str, tuple[str, ...]]] = [
     ("load_in", LOAD_IN),
     ("select_checkpoint", ("last", "best")),  # training/recipe.py
 ]
-FITTABLE = ("model.image_size", "epochs")  # training/recipe.py FITTABLE
+FITTABLE = ("model.image_size", "epochs", "model.dropout", "weight_decay", "augment_images")  # training/recipe.py
 GENERATION_RULES: list[Rule] = [
     ("max_new_tokens", _at_least_1, ">= 1"),
     ("num_beams", _at_least_1, ">= 1"),

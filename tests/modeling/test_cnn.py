@@ -106,3 +106,28 @@ def test_efficientnet_lite0_is_a_pretrained_llava_tower(tmp_path):
     again, _ = load_model(str(tmp_path / "run"), torch.float32)
     with torch.no_grad():
         assert torch.allclose(again.eval()(**batch).logits, logits, atol=1e-5)
+
+
+def test_vision_image_size_resizes_a_pretrained_cnn_tower_and_its_token_grid(tmp_path):
+    from vitcli.modeling.load import load_model
+    from vitcli.runtime.errors import ConfigError
+
+    folder = str(efficientnet_lite0.lite0_converted())
+    model, processor = compose_model(ModelConfig(vision=folder, vision_image_size=96, **TINY_LM), ["what", "a cat"])
+    text = processor.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "<image>\nwhat"}], tokenize=False, add_generation_prompt=True
+    )
+    batch = processor(images=[Image.new("RGB", (300, 200), "red")], text=[text], return_tensors="pt")
+    assert batch["pixel_values"].shape == (1, 3, 96, 96)
+    assert int((batch["input_ids"] == model.config.image_token_id).sum()) == 9  # 96 px / stride 32 = 3x3 tokens
+    model.save_pretrained(tmp_path / "run")
+    processor.save_pretrained(tmp_path / "run")
+    again, saved = load_model(str(tmp_path / "run"), torch.float32)  # the size travels with the saved processor
+    assert saved(images=[Image.new("RGB", (50, 50))], text=[text], return_tensors="pt")["pixel_values"].shape[-1] == 96
+    for cfg in (ModelConfig(vision_type="cnn", vision_image_size=96, **TINY_LM), ModelConfig(vision_image_size=96)):
+        try:
+            compose_model(cfg, ["what"])
+        except ConfigError as error:
+            assert "vision_image_size" in str(error)
+        else:
+            raise AssertionError(f"{cfg.vision_type} tower accepted model.vision_image_size")

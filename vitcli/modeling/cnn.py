@@ -101,6 +101,8 @@ def load_cnn_tower(cfg: Any) -> Any:
         source = efficientnet.resolve_lite0(cfg.vision) if efficientnet.is_lite0_source(cfg.vision) else cfg.vision
         backbone = _from_pretrained(AutoModel, source, "CNN vision model", use_safetensors=True, dtype=torch.float32)
         image_processor = load_image_processor(source, backbone.config, None)
+        if cfg.vision_image_size:  # a CNN reads any size: fewer pixels, fewer image tokens (224 -> 7x7, 96 -> 3x3)
+            image_processor.size = {"height": cfg.vision_image_size, "width": cfg.vision_image_size}
         backbone_config = backbone.config
     else:
         backbone, backbone_config = None, random_backbone_config(cfg)

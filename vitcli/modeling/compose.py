@@ -160,6 +160,8 @@ def compose_model(
 
 def compose_unstored(cfg: ModelConfig, train_texts: Iterable[str], load: Any, device: str) -> tuple[Any, Any]:
     """compose_model before the storage dtype is applied (pretrained LMs already load in it)."""
+    from vitcli.modeling.cnn import uses_cnn_tower
+
     if cfg.model:
         if cfg.vision or cfg.llm:
             raise ConfigError(
@@ -179,6 +181,11 @@ def compose_unstored(cfg: ModelConfig, train_texts: Iterable[str], load: Any, de
         raise ConfigError(f"unknown model.vision_position_init '{cfg.vision_position_init}'", "use sincos or random")
     if cfg.projector not in PROJECTORS:
         raise ConfigError(f"unknown projector '{cfg.projector}'", f"choose one of: {', '.join(PROJECTORS)}")
+    if cfg.vision_image_size and not (cfg.vision and uses_cnn_tower(cfg)):
+        raise ConfigError(
+            "model.vision_image_size resizes only a pretrained CNN tower's input (a ViT's position grid is fixed)",
+            "drop it, or use --vision efficientnet-lite0 (random towers take model.image_size)",
+        )
     if cfg.vision is None and cfg.llm is None and cfg.vision_type != "cnn":
         tokenizer = build_word_tokenizer(train_texts)
         token_patch = cfg.image_size // image_tokens_per_side(cfg)  # pixels per image token
