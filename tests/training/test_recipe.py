@@ -38,6 +38,19 @@ def test_epochs_follow_a_budget_of_sample_passes(rows, epochs):
     assert fit_to_data(cfg, Rows()) == {"epochs": epochs} and cfg.epochs == epochs
 
 
+@pytest.mark.parametrize(("images", "regularised"), [(300, True), (999, True), (1_000, False), (2_000, False)])
+def test_regularisation_is_on_for_few_distinct_images(images, regularised):
+    from datasets import Dataset
+
+    rows = Dataset.from_dict({"images": [[{"bytes": None, "path": f"{i % images}.png"}] for i in range(2 * images)]})
+    keys = "model.dropout,weight_decay,augment_images"
+    cfg = build_train_config(None, None, [f"fit_to_data={keys}"], {"data": "d", "output": "o"})
+    chosen = fit_to_data(cfg, rows)  # 2 rows per image: counted by image, not by row
+    expected = (0.1, 0.05, 0.0625) if regularised else (0.0, 0.0, 0.0)
+    assert (cfg.model.dropout, cfg.weight_decay, cfg.augment_images) == expected
+    assert chosen == dict(zip(keys.split(","), expected, strict=True))
+
+
 def test_the_tiny_preset_fits_only_what_the_user_left_open():
     assert build_train_config(None, None, [], {}).fit_to_data == "model.image_size,epochs"
     assert build_train_config(None, None, ["model.image_size=32"], {}).fit_to_data == "epochs"

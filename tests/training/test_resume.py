@@ -83,6 +83,10 @@ def test_resume_refuses_a_changed_run(make_cfg, reference, tmp_path):
     shutil.copytree(reference, out)
     with pytest.raises(ConfigError, match="learning_rate"):
         train(make_cfg(out, max_steps=STEPS, save_every_steps=SAVE, resume=True, learning_rate=0.5))
+    with pytest.raises(ConfigError, match="'augment_images' \\(0.0 in the run, 0.1 now\\)"):
+        train(make_cfg(out, max_steps=STEPS, save_every_steps=SAVE, resume=True, augment_images=0.1))
+    with pytest.raises(ConfigError, match="'contrastive' \\('text' in the run, 'views' now\\)"):
+        train(make_cfg(out, max_steps=STEPS, save_every_steps=SAVE, resume=True, contrastive="views"))
 
 
 def test_resume_without_checkpoint_is_an_error(make_cfg, tmp_path):

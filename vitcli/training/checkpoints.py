@@ -30,8 +30,10 @@ SAME_RUN_KEYS = (
     "max_train_samples",
     "pack_turns",
     "group_by_length",
+    "contrastive",
     "contrastive_weight",
     "contrastive_temperature",
+    "augment_images",
     "skip_bad_samples",
 )
 

@@ -18,6 +18,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from vitcli.config import TrainConfig
 from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.runtime.errors import ConfigError
+from vitcli.training.augment import augment_batch
 from vitcli.training.contrastive import contrastive_loss, views_loss
 from vitcli.training.recipe import SELECTION_METRIC, selection_score
 
@@ -204,7 +205,7 @@ class EpochSeededLengthSampler:
 
 class VitcliTrainer(Trainer):
     """Trainer with per-part learning rates (vision tower / projector / LM, as LLaVA's mm_projector_lr),
-    precomputed length-grouped batches, the optional InfoNCE term, and task metrics at each evaluation."""
+    precomputed length-grouped batches, image shifts, the contrastive terms, and task metrics at each evaluation."""
 
     def __init__(
         self,
@@ -213,6 +214,7 @@ class VitcliTrainer(Trainer):
         contrastive_weight: float = 0.0,
         contrastive_temperature: float = 0.07,
         contrastive: str = "text",
+        augment_images: float = 0.0,
         task_eval: Any = None,
         sample_log: Any = None,
         **kwargs: Any,
@@ -222,6 +224,7 @@ class VitcliTrainer(Trainer):
         self.contrastive_weight = contrastive_weight
         self.contrastive_temperature = contrastive_temperature
         self.contrastive = contrastive  # text: image-text InfoNCE | views: NT-Xent over two views of each image
+        self.augment_images = augment_images  # > 0: shift training images by up to this fraction (augment.py)
         self.task_eval = task_eval
         self.sample_log = sample_log  # counts (or raises) what the lazy sample checks met; see training/samples.py
         self._contrastive_sum, self._contrastive_n = 0.0, 0
@@ -290,6 +293,8 @@ class VitcliTrainer(Trainer):
         return super()._get_train_sampler(train_dataset)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+        if self.augment_images and model.training:
+            inputs = augment_batch(inputs, self.augment_images)
         if not self.contrastive_weight or "pixel_values" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         if self.contrastive == "views":

@@ -1,8 +1,10 @@
 """The tiny preset fitted to the data, and validation-based selection of the final checkpoint.
 
 fit_to_data picks what the tiny preset used to fix for one world: the image size (median image side, to the
-patch grid, 32..64 px) and the epochs (a budget of sample passes: the 20 epochs x 10k rows the synthetic world
-was tuned on). select_checkpoint=best evaluates on the validation split ~10 times and keeps the best checkpoint;
+patch grid, 32..64 px), the epochs (a budget of sample passes: the 20 epochs x 10k rows the synthetic world
+was tuned on) and the regularisation (dropout, weight decay, image shifts: on when the data has few distinct
+images, which the epoch budget then repeats many times; see REGULARISED).
+select_checkpoint=best evaluates on the validation split ~10 times and keeps the best checkpoint;
 a dataset without a validation split gets one carved from train, by image, so no image is in both."""
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ from vitcli.config_checks import FITTABLE  # noqa: F401 - the keys fit_to_data m
 SAMPLE_PASSES = 200_000  # rows x epochs the tiny preset was tuned with (10k synthetic rows x 20 epochs)
 EPOCH_RANGE = (4, 40)
 IMAGE_RANGE = (32, 64)  # px; beyond 64 the tiny tower's token count (and time) grows with no measured gain
+SMALL_DATA_IMAGES = 1_000  # fewer distinct train images than this: regularise (the epoch budget repeats each 20+ times)
+REGULARISED = {"model.dropout": 0.1, "weight_decay": 0.05, "augment_images": 0.0625}  # shifts of up to 1/16 side
 EVALS_PER_RUN = 10
 SELECTION_METRIC = "selection_score"  # eval_selection_score = VQA accuracy + CIDEr (see selection_score)
 
@@ -33,6 +38,14 @@ def fit_to_data(cfg: TrainConfig, train_rows: Any) -> dict[str, Any]:
     if "epochs" in keys and cfg.max_steps == 0:
         low, high = EPOCH_RANGE
         cfg.epochs = chosen["epochs"] = float(min(high, max(low, round(SAMPLE_PASSES / max(len(train_rows), 1)))))
+    regularise = [k for k in REGULARISED if k in keys]
+    if regularise:
+        small = len(image_counts(train_rows)) < SMALL_DATA_IMAGES
+        for key in regularise:
+            value = REGULARISED[key] if small else 0.0
+            owner, _, name = key.rpartition(".")
+            setattr(cfg.model if owner else cfg, name, value)
+            chosen[key] = value
     return chosen
 
 
@@ -76,11 +89,13 @@ def estimate_samples(train_rows: Any, pack_turns: int) -> int:
     """Training samples per epoch: rows, or with packing sum over images of ceil(rows of that image / pack_turns)."""
     if pack_turns <= 1:
         return len(train_rows)
-    from collections import Counter
+    return sum(math.ceil(n / pack_turns) for n in image_counts(train_rows).values())
 
+
+def image_counts(train_rows: Any) -> Counter:
+    """Rows per distinct first image (rows without an image path count as their own image)."""
     column = train_rows.with_format("arrow").select_columns(["images"])[:]["images"].to_pylist()
-    counts = Counter(((cells or [{}])[0] or {}).get("path") or i for i, cells in enumerate(column))
-    return sum(math.ceil(n / pack_turns) for n in counts.values())
+    return Counter(((cells or [{}])[0] or {}).get("path") or i for i, cells in enumerate(column))
 
 
 def selection_score(metrics: dict[str, float]) -> float | None:

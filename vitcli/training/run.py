@@ -152,6 +152,7 @@ def train(
         contrastive_weight=cfg.contrastive_weight,
         contrastive_temperature=cfg.contrastive_temperature,
         contrastive=cfg.contrastive,
+        augment_images=cfg.augment_images,
         task_eval=task_eval,
         compute_loss_func=answer_loss_func(cfg.loss_reduction),
         callbacks=[logger, stop, *(tensorboard_callback(cfg, out) if main else []), *(callbacks or [])],
