@@ -261,3 +261,18 @@ def test_scoring_imports_no_torch() -> None:
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_vqa_warns_when_questions_have_fewer_than_three_answers() -> None:
+    from vitcli.evaluation.score import score_vqa
+
+    items = {
+        "a": {"answers": ["red"] * 10},
+        "b": {"answers": ["red"]},  # the official metric: 0 even for a matching prediction
+        "c": {"answers": ["red", "red"]},
+    }
+    report = score_vqa({"a": "red", "b": "red", "c": "red"}, items)
+    assert [r["score"] for r in report.per_item] == [1.0, 0.0, pytest.approx(1 / 3)]
+    assert len(report.warnings) == 1 and report.warnings[0].startswith("2 of 3 questions have fewer than 3")
+    assert "(1 have one)" in report.warnings[0] and report.to_json()["warnings"] == report.warnings
+    assert score_vqa({"a": "red"}, {"a": items["a"]}).warnings == []

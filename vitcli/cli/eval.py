@@ -16,6 +16,8 @@ Example: vitcli eval --model runs/shapes --data data/shapes --task vqa --json"""
 
 
 def render_report(report: EvalReport, as_json: bool) -> None:
+    for warning in report.warnings:
+        output.log(f"warning: {warning}")
     if as_json:
         output.emit_json(report.to_json())
         return

@@ -13,6 +13,7 @@ class EvalReport:
     num_scored: int
     provenance: dict[str, Any] = field(default_factory=dict)
     per_item: list[dict[str, Any]] = field(default_factory=list)  # one row per image/question: id, prediction, score...
+    warnings: list[str] = field(default_factory=list)  # what the numbers cannot show (stderr in the table view)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -20,4 +21,5 @@ class EvalReport:
             "metrics": self.metrics,
             "num_scored": self.num_scored,
             "provenance": self.provenance,
+            **({"warnings": self.warnings} if self.warnings else {}),
         }

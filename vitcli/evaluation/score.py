@@ -150,9 +150,18 @@ def _score_vqa(
         for q in questions
     ]
     prov = _provenance("VQA v2 accuracy (GT-Vision-Lab/VQA vqaEval.py rules)", sources, **_missing_note(cov.missing))
-    return EvalReport(
+    report = EvalReport(
         task="vqa", metrics=scores.to_dict(), num_scored=len(questions), provenance=prov, per_item=per_item
     )
+    few = [q for q in questions if len(q.answers) < 3]
+    if few:
+        one = sum(len(q.answers) == 1 for q in few)
+        report.warnings.append(
+            f"{len(few)} of {len(questions)} questions have fewer than 3 human answers ({one} have one): the official "
+            "metric scores a matching prediction n/3 at most there (0 with one answer; VQA v2 has 10 per question); "
+            "for single-answer data use --task gqa (exact match)"
+        )
+    return report
 
 
 def _missing_zero(predictions: Mapping[str, str], refs: Mapping[str, Any], allow_missing: bool, what: str):
