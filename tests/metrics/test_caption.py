@@ -69,3 +69,19 @@ def test_missing_spice_jars_name_the_file(monkeypatch: pytest.MonkeyPatch, tmp_p
     (tmp_path / "spice-1.0.jar").write_bytes(b"")
     with pytest.raises(ConfigError, match="stanford-corenlp-3.6.0.jar"):
         caption.check_spice()
+
+
+def test_the_java_tokenizer_says_nothing_on_stderr_and_stderr_still_works_after() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from vitcli.metrics.caption import compute_caption_metrics\n"
+        "m = compute_caption_metrics({1: 'a red circle'}, {1: ['a red circle', 'a big red circle']}).metrics\n"
+        "print('after', file=sys.stderr); print(round(m['Bleu_1'], 3))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1.0"
+    assert "PTBTokenizer" not in done.stderr and done.stderr.strip().endswith("after")

@@ -8,9 +8,12 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import io
+import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,9 +120,10 @@ def compute_caption_metrics(
     res_raw = {k: [{"caption": predictions[k]}] for k in predictions}
     try:
         tokenizer = PTBTokenizer()
-        gts = tokenizer.tokenize(gts_raw)
-        res = tokenizer.tokenize(res_raw)
-        _check_tokenized(gts, res, len(predictions))
+        with java_stderr_kept() as said:
+            gts = tokenizer.tokenize(gts_raw)
+            res = tokenizer.tokenize(res_raw)
+        _check_tokenized(gts, res, len(predictions), "".join(said))
         metrics: dict[str, float] = {}
         per_image: dict[Any, dict[str, Any]] = {k: {} for k in gts}
         scorers: list[tuple[Any, Any]] = [
@@ -157,9 +161,35 @@ def _spice_f(value: Any) -> float:
     return float(value)
 
 
-def _check_tokenized(gts: Mapping[Any, list[str]], res: Mapping[Any, list[str]], n: int) -> None:
+@contextlib.contextmanager
+def java_stderr_kept() -> Iterator[list[str]]:
+    """The PTB tokenizer's Java process inherits file descriptor 2 and reports its speed there on every call (ten
+    lines per training run with validation captions). Point fd 2 at a temporary file meanwhile; the yielded list
+    holds what was written once the block ends, for the error message when the tokenizer fails."""
+    said: list[str] = []
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):  # captured stderr (pytest, notebooks): nothing to do
+        yield said
+        return
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(fd)
+        os.dup2(sink.fileno(), fd)
+        try:
+            yield said
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            sink.seek(0)
+            said.append(sink.read().decode(errors="replace"))
+
+
+def _check_tokenized(gts: Mapping[Any, list[str]], res: Mapping[Any, list[str]], n: int, java_said: str = "") -> None:
     if len(gts) != n or len(res) != n:
+        last = java_said.strip().splitlines()[-1:]
         raise ConfigError(
-            "the PTB tokenizer (Java) returned fewer lines than it was given",
+            "the PTB tokenizer (Java) returned fewer lines than it was given" + (f" (Java: {last[0]})" if last else ""),
             "check `java -version` works; captions must not hold unusual control characters",
         )
