@@ -214,3 +214,14 @@ def test_packing_groups_rows_by_their_stored_image(tmp_path, write):
         by_file.setdefault(r.get("image", f"alone-{i}"), []).append(i)
     expected = [m[s : s + 2] for m in by_file.values() for s in range(0, len(m), 2)]
     assert sorted(groups) == sorted(expected)
+
+
+@pytest.mark.parametrize("storage", ["copy", "reference"])
+def test_a_vitcli_dataset_imports_through_build_dataset_hf(tmp_path, write, storage):
+    files, rows = vqa_like(tmp_path, write, questions=2)
+    build(tmp_path, write("src.json", rows), image_storage=storage)
+    spec = SourceSpec("hf", str(tmp_path / "out"))
+    report = build_dataset(BuildConfig(source="hf", out=str(tmp_path / "again"), sources=[spec]))
+    assert not report.rejected  # the rows' refs resolve (a referenced image lives outside the dataset)
+    again = load_built_dataset(tmp_path / "again")["train"]
+    assert sorted(r["images"][0]["bytes"] for r in undecoded_images(again)) == sorted(files * 2)

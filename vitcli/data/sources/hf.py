@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vitcli.data.records import IMAGE_META
 from vitcli.data.sources.common import SourceSpec, split_name
 from vitcli.data.sources.imagefolder import image_column, row_to_candidate
 from vitcli.data.templates import Templates
@@ -31,6 +32,11 @@ def load_any(spec: SourceSpec) -> dict[str, Any]:
             if p.suffix.lower() not in BUILDERS:
                 raise DataError(f"cannot read '{p.name}' with datasets", f"use one of: {', '.join(BUILDERS)}")
             dd = datasets.load_dataset(BUILDERS[p.suffix.lower()], data_files=str(p), split=spec.hf_split)
+        elif p.is_dir() and (p / IMAGE_META).is_file():  # a vitcli dataset: rows refer to its stored images
+            from vitcli.data.build import load_built_dataset
+
+            dd = load_built_dataset(p)
+            dd = dd[spec.hf_split] if spec.hf_split else dd
         elif p.is_dir() and ((p / "dataset_dict.json").is_file() or (p / "state.json").is_file()):
             dd = datasets.load_from_disk(str(p))
             dd = dd[spec.hf_split] if spec.hf_split else dd
@@ -98,6 +104,7 @@ def decoded_rows(ds: Any, where: str) -> Iterator[dict[str, Any]]:
 def read_hf(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
     name = Path(spec.path).name or spec.path
     root = spec.images or str(Path(spec.path).parent if Path(spec.path).is_file() else Path(spec.path))
+    built = Path(spec.path).is_dir() and (Path(spec.path) / IMAGE_META).is_file()  # refs vitcli resolved and checked
     for split, ds in load_any(spec).items():
         img_col = image_column(ds.column_names, spec.columns)
         ds = undecoded(ds, img_col) if img_col else ds
@@ -106,6 +113,8 @@ def read_hf(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Reje
             if isinstance(images, str):
                 yield Rejection(f"{name}[{split}]", i, images)
                 continue
+            if built:  # a referenced image may live outside the dataset folder: pass its bytes, not its path
+                images = [Path(x).read_bytes() if isinstance(x, str) else x for x in images]
             yield row_to_candidate(
                 row,
                 spec.columns,
