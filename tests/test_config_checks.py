@@ -102,7 +102,7 @@ def test_bad_value_exits_2_with_error_and_hint(extra, message, tmp_path):
 def test_unknown_key_hint_says_did_you_mean():
     with pytest.raises(ConfigError) as err:
         build_train_config(None, None, ["model.img_size=32"], {})
-    assert err.value.hint == "did you mean 'model.image_size' or 'model.patch_size'?"
+    assert err.value.hint == "did you mean 'model.image_size' or 'model.vision_image_size'?"
 
 
 def test_every_preset_and_the_pretrained_recipe_are_valid():

@@ -91,6 +91,7 @@ class TrainConfig:
     select_checkpoint: str = "last"  # last | best: the final model is the checkpoint best on validation
     validation_ratio: float = 0.05  # share of train images held out when validation is needed and the data has none
     dataloader_workers: int = -1  # processes that read, tokenise and decode items; -1 = cores - 1 (at most 8)
+    projector_init: str = "default"  # default (framework init) | standardize: fit a new projector to its features
     augment_images: float = 0.0  # > 0: shift each training image by up to this fraction of its side (augment.py)
     contrastive_weight: float = 0.0  # > 0: add W * image-text InfoNCE to the LM loss
     contrastive_temperature: float = 0.07  # tau of the InfoNCE term

@@ -90,6 +90,7 @@ TRAIN_CHOICES: list[tuple[str, tuple[str, ...]]] = [
     ("model.projector", PROJECTORS),
     ("loss_reduction", LOSS_REDUCTIONS),
     ("contrastive", ("text", "views")),  # training/contrastive.py
+    ("projector_init", ("default", "standardize")),  # modeling/projector_init.py
     ("model.vision_type", VISION_TYPES),
     ("model.vision_feature_select_strategy", SELECT_STRATEGIES),
     ("model.vision_position_init", POSITION_INITS),

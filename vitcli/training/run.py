@@ -58,6 +58,7 @@ def train(
     from vitcli.modeling.adapter import FamilyAdapter
     from vitcli.modeling.compose import compose_model, keep_trainable_fp32, merge_quantized_lora, prepare_quantized
     from vitcli.modeling.freeze import TRAINABLE_FILE, merge_lora, prepare_model
+    from vitcli.modeling.projector_init import fit_new_projector
     from vitcli.runtime.device import resolve_device, resolve_dtype, resolve_load, seed_everything, use_device
     from vitcli.training.answer_loss import REDUCTIONS, answer_loss_func
     from vitcli.training.interrupt import StopOnSignal
@@ -101,6 +102,9 @@ def train(
     #    says. Only then build TrainingArguments: under a DeepSpeed ZeRO-3 config they make from_pretrained partition
     #    weights as it loads, and composition (the tower's dummy forward, weight copies, module swaps) needs them whole.
     model, processor = compose_model(cfg.model, message_texts(train_rows), load, device)
+    fitted = fit_new_projector(cfg.projector_init, cfg.model, model, processor, train_rows)
+    if fitted is not None:
+        say(fitted.describe())
     args = make_training_args(cfg, out, device, load.compute_dtype, best)  # under torchrun/accelerate: joins the group
     main = args.process_index == 0
     resume_ckpt = open_run_dir(cfg, out, resuming, main)
