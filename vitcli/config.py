@@ -87,7 +87,7 @@ class TrainConfig:
     tensorboard: bool = True  # also log to RUN/tensorboard when tensorboard is installed
     gradient_checkpointing: bool = False
     group_by_length: bool = False  # batches of similar length (less padding; lengths are cheap estimates)
-    fit_to_data: str = ""  # comma list of keys chosen from the dataset (training/recipe.py): model.image_size,epochs
+    fit_to_data: str = ""  # comma list of keys chosen from the dataset (training/recipe.py FITTABLE)
     select_checkpoint: str = "last"  # last | best: the final model is the checkpoint best on validation
     validation_ratio: float = 0.05  # share of train images held out when validation is needed and the data has none
     dataloader_workers: int = -1  # processes that read, tokenise and decode items; -1 = cores - 1 (at most 8)
@@ -156,15 +156,16 @@ class TextEvalConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # A ~0.7M-parameter VLM that learns the synthetic world on 2 CPU cores in minutes: 48 px images as 6x6
     # patches, rows of one image packed into one sample (the image is encoded once per 5 answers, rows kept apart).
-    # The image size and epochs are chosen from the data (48 px and 20 epochs for the synthetic world, the fallback
-    # with --set fit_to_data=), and the final model is the checkpoint best on validation (training/recipe.py).
+    # The image size, epochs and regularisation are chosen from the data (48 px, 20 epochs and none for the synthetic
+    # world, the fallback with --set fit_to_data=), and the final model is the checkpoint best on validation
+    # (training/recipe.py).
     "tiny": {
         "model.image_size": 48,
         "model.patch_size": 8,
         "pack_turns": 5,
         "warmup_ratio": 0.02,
         "epochs": 20,
-        "fit_to_data": "model.image_size,epochs",
+        "fit_to_data": "model.image_size,epochs,model.dropout,weight_decay,augment_images",
         "select_checkpoint": "best",
         "eval_max_samples": 128,
     },

@@ -52,9 +52,12 @@ def test_regularisation_is_on_for_few_distinct_images(images, regularised):
 
 
 def test_the_tiny_preset_fits_only_what_the_user_left_open():
-    assert build_train_config(None, None, [], {}).fit_to_data == "model.image_size,epochs"
-    assert build_train_config(None, None, ["model.image_size=32"], {}).fit_to_data == "epochs"
-    assert build_train_config(None, None, [], {"epochs": 3.0}).fit_to_data == "model.image_size"
+    regularisation = "model.dropout,weight_decay,augment_images"
+    assert build_train_config(None, None, [], {}).fit_to_data == f"model.image_size,epochs,{regularisation}"
+    assert build_train_config(None, None, ["model.image_size=32"], {}).fit_to_data == f"epochs,{regularisation}"
+    assert build_train_config(None, None, [], {"epochs": 3.0}).fit_to_data == f"model.image_size,{regularisation}"
+    given = build_train_config(None, None, ["model.dropout=0.2"], {"weight_decay": 0.01}).fit_to_data
+    assert given == "model.image_size,epochs,augment_images"
     assert build_train_config("test", None, [], {}).fit_to_data == ""
     assert build_train_config(None, None, [], {"model.llm": "x.gguf"}).select_checkpoint == "last"
 
