@@ -8,8 +8,12 @@
   train        per stage: optimizer steps, packed samples/s, wall seconds and the CPU seconds the stage used
   minutes      end to end (build + train + every eval), wall, and CPU minutes / cores = minutes on free cores
 
-    python benchmarks/real_llm.py --gguf .test-cache/SmolLM2-135M-Instruct.Q4_1.gguf [--scenes 1000]
-           [--align-epochs 1] [--instruct-epochs 1] [--no-instruct] [--eval-samples 0] [--work DIR]
+    python benchmarks/real_llm.py --gguf .test-cache/SmolLM2-135M-Instruct.Q4_1.gguf [--scenes 400]
+           [--align-epochs 1.5] [--instruct-epochs 1] [--no-instruct] [--score-align] [--vision-lr 0]
+           [--views 0] [--projector-init default] [--eval-samples 0] [--no-retention] [--work DIR]
+
+The README's rows: --vision-lr 3e-4 --score-align (the tower trained, both stages scored); --align-epochs 0.75
+--no-instruct --no-retention (the tower frozen, the default).
 
 On a CPU shared with other jobs wall time is inflated; the CPU seconds of the child processes are not (much), so
 `minutes` also reports cpu_minutes / --cores as the time the same work takes when the cores are free."""
@@ -30,7 +34,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RETENTION = HERE.parent / "examples" / "retention"
-SHAPE = ["--set", "model.image_size=48", "--set", "model.patch_size=16", "--set", "pack_turns=5"]
+PACK = ["--set", "pack_turns=5"]
+SIZE = ["--set", "model.vision_image_size=96"]  # a 3x3 feature map: one token per grid cell
 LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
 
@@ -73,14 +78,13 @@ def train_stage(name: str, args: list[str], spent: dict[str, float]) -> None:
     )
 
 
-def drop_gguf_marker(run: Path) -> None:
-    """The align run's config.json keeps the GGUF's quantization_config although its weights are dequantized fp32,
-    and the Trainer refuses to train a model marked GGUF-quantized: drop the stale marker (as the example does)."""
-    path = run / "config.json"
-    config = json.loads(path.read_text())
-    config.pop("quantization_config", None)
-    config.get("text_config", {}).pop("quantization_config", None)
-    path.write_text(json.dumps(config, indent=2))
+def tower_flags(lr: float) -> list[str]:
+    """The tower trains at `lr`, or stays frozen (as in LLaVA) with 0."""
+    return ["--unfreeze-vision", "--set", f"vision_learning_rate={lr}"] if lr > 0 else []
+
+
+def views_flags(weight: float) -> list[str]:
+    return ["--contrastive", "views", "--contrastive-weight", str(weight)] if weight > 0 else []
 
 
 def score(run: Path, data: Path, stage: str, eval_samples: int, spent: dict[str, float]) -> None:
@@ -156,13 +160,19 @@ def main() -> None:
     ap.add_argument("--gguf", default=".test-cache/SmolLM2-135M-Instruct.Q4_1.gguf")
     ap.add_argument("--work", default=None, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--scenes", type=int, default=400, help="train scenes (5 rows each)")
-    ap.add_argument("--align-epochs", type=float, default=1.0)
-    ap.add_argument("--instruct-epochs", type=float, default=0.2)
+    ap.add_argument("--align-epochs", type=float, default=1.5)
+    ap.add_argument("--instruct-epochs", type=float, default=1.0)
     ap.add_argument("--no-instruct", action="store_true", help="stop after align (the LM is untouched)")
     ap.add_argument("--score-align", action="store_true", help="also score the align run (a frontier point)")
     ap.add_argument("--eval-samples", type=int, default=0, help="score the first N test rows per task (0 = all)")
     ap.add_argument("--align-eval-samples", type=int, default=200, help="the same for the align run's score")
     ap.add_argument("--instruct-lr", type=float, default=2e-4)
+    ap.add_argument("--vision", default="efficientnet-lite0", help="the tower (name, .pth or converted folder)")
+    ap.add_argument("--vision-lr", type=float, default=0.0, help="> 0: the pretrained tower trains at this rate")
+    ap.add_argument("--projector-init", default="default", help="default | standardize (vitcli train's key)")
+    ap.add_argument("--align-lr", type=float, default=1e-3, help="the projector's learning rate (both stages)")
+    ap.add_argument("--no-retention", action="store_true", help="skip the text-retention evaluation")
+    ap.add_argument("--views", type=float, default=0.0, help="> 0: add this x NT-Xent over two views (every stage)")
     ap.add_argument("--cores", type=int, default=2, help="cores the CPU minutes are divided by")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -181,18 +191,24 @@ def main() -> None:
         [
             "--llm",
             args.gguf,
+            "--vision",
+            args.vision,
             "--data",
             str(data),
             "--output",
             str(align),
             "--stage",
             "align",
-            "--unfreeze-vision",
+            *tower_flags(args.vision_lr),
             "--epochs",
             str(args.align_epochs),
             "--learning-rate",
-            "1e-3",
-            *SHAPE,
+            str(args.align_lr),
+            *SIZE,
+            "--set",
+            f"projector_init={args.projector_init}",
+            *PACK,
+            *views_flags(args.views),
             "--overwrite",
         ],
         spent,
@@ -200,8 +216,9 @@ def main() -> None:
     final = align
     if args.score_align or args.no_instruct:
         score(align, data, "align", args.align_eval_samples, spent)
+        if not (args.no_instruct or args.no_retention):  # the align point: frozen LM, measured anyway
+            retention(align, args.gguf, "align", spent)
     if not args.no_instruct:
-        drop_gguf_marker(align)
         train_stage(
             "instruct",
             [
@@ -213,7 +230,7 @@ def main() -> None:
                 str(instruct),
                 "--stage",
                 "instruct",
-                "--unfreeze-vision",
+                *tower_flags(args.vision_lr),
                 "--lora",
                 "--lora-r",
                 "16",
@@ -226,17 +243,17 @@ def main() -> None:
                 "--learning-rate",
                 str(args.instruct_lr),
                 "--set",
-                "projector_learning_rate=1e-3",
-                "--set",
-                "vision_learning_rate=1e-3",
-                *SHAPE,
+                f"projector_learning_rate={args.align_lr}",
+                *PACK,  # the size travels in the align run's processor
+                *views_flags(args.views),
                 "--overwrite",
             ],
             spent,
         )
         final = instruct
         score(instruct, data, "instruct", args.eval_samples, spent)
-    retention(final, args.gguf, final.name, spent)
+    if not args.no_retention:
+        retention(final, args.gguf, final.name, spent)
     emit(
         "minutes",
         wall=round(spent["wall"] / 60, 2),
@@ -246,6 +263,7 @@ def main() -> None:
         scenes=args.scenes,
         align_epochs=args.align_epochs,
         instruct_epochs=0 if args.no_instruct else args.instruct_epochs,
+        views=args.views,
         work=str(work),
     )
 
