@@ -13,7 +13,7 @@
            [--views 0] [--projector-init default] [--eval-samples 0] [--no-retention] [--work DIR]
 
 The README's rows: --vision-lr 3e-4 --score-align (the tower trained, both stages scored); --align-epochs 0.75
---no-instruct --no-retention (the tower frozen, the default).
+--no-instruct --no-retention (the tower frozen); no flags (the example's recipe: tower frozen, align 1.5, LoRA 1).
 
 On a CPU shared with other jobs wall time is inflated; the CPU seconds of the child processes are not (much), so
 `minutes` also reports cpu_minutes / --cores as the time the same work takes when the cores are free."""
