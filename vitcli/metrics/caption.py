@@ -167,14 +167,14 @@ def java_stderr_kept() -> Iterator[list[str]]:
     lines per training run with validation captions). Point fd 2 at a temporary file meanwhile; the yielded list
     holds what was written once the block ends, for the error message when the tokenizer fails."""
     said: list[str] = []
+    fd = 2  # what a child process inherits, whatever sys.stderr is (a progress display may have replaced it)
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, io.UnsupportedOperation):  # captured stderr (pytest, notebooks): nothing to do
+        saved = os.dup(fd)
+    except OSError:  # no fd 2 at all: nothing to keep quiet
         yield said
         return
     with tempfile.TemporaryFile() as sink:
         sys.stderr.flush()
-        saved = os.dup(fd)
         os.dup2(sink.fileno(), fd)
         try:
             yield said
