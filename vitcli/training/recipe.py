@@ -40,7 +40,7 @@ def fit_to_data(cfg: TrainConfig, train_rows: Any) -> dict[str, Any]:
         cfg.epochs = chosen["epochs"] = float(min(high, max(low, round(SAMPLE_PASSES / max(len(train_rows), 1)))))
     regularise = [k for k in REGULARISED if k in keys]
     if regularise:
-        small = len(image_counts(train_rows)) < SMALL_DATA_IMAGES
+        small = len(rows_per_image(train_rows)) < SMALL_DATA_IMAGES
         for key in regularise:
             value = REGULARISED[key] if small else 0.0
             owner, _, name = key.rpartition(".")
@@ -89,10 +89,10 @@ def estimate_samples(train_rows: Any, pack_turns: int) -> int:
     """Training samples per epoch: rows, or with packing sum over images of ceil(rows of that image / pack_turns)."""
     if pack_turns <= 1:
         return len(train_rows)
-    return sum(math.ceil(n / pack_turns) for n in image_counts(train_rows).values())
+    return sum(math.ceil(n / pack_turns) for n in rows_per_image(train_rows).values())
 
 
-def image_counts(train_rows: Any) -> Counter:
+def rows_per_image(train_rows: Any) -> Counter:
     """Rows per distinct first image (rows without an image path count as their own image)."""
     column = train_rows.with_format("arrow").select_columns(["images"])[:]["images"].to_pylist()
     return Counter(((cells or [{}])[0] or {}).get("path") or i for i, cells in enumerate(column))

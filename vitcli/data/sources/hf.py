@@ -21,6 +21,11 @@ from vitcli.runtime.hub import honour_offline_env
 BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv", ".arrow": "arrow"}
 
 
+def is_built(path: Path) -> bool:
+    """A folder written by `vitcli build-dataset` (images stored once, rows hold refs)."""
+    return path.is_dir() and (path / IMAGE_META).is_file()
+
+
 def load_any(spec: SourceSpec) -> dict[str, Any]:
     """{split: Dataset} for a local file/folder or a Hub id."""
     import datasets
@@ -32,7 +37,7 @@ def load_any(spec: SourceSpec) -> dict[str, Any]:
             if p.suffix.lower() not in BUILDERS:
                 raise DataError(f"cannot read '{p.name}' with datasets", f"use one of: {', '.join(BUILDERS)}")
             dd = datasets.load_dataset(BUILDERS[p.suffix.lower()], data_files=str(p), split=spec.hf_split)
-        elif p.is_dir() and (p / IMAGE_META).is_file():  # a vitcli dataset: rows refer to its stored images
+        elif is_built(p):  # a vitcli dataset: rows refer to its stored images
             from vitcli.data.build import load_built_dataset
 
             dd = load_built_dataset(p)
@@ -104,7 +109,7 @@ def decoded_rows(ds: Any, where: str) -> Iterator[dict[str, Any]]:
 def read_hf(spec: SourceSpec, templates: Templates) -> Iterator[Candidate | Rejection]:
     name = Path(spec.path).name or spec.path
     root = spec.images or str(Path(spec.path).parent if Path(spec.path).is_file() else Path(spec.path))
-    built = Path(spec.path).is_dir() and (Path(spec.path) / IMAGE_META).is_file()  # refs vitcli resolved and checked
+    built = is_built(Path(spec.path))  # its refs are resolved and checked by load_built_dataset
     for split, ds in load_any(spec).items():
         img_col = image_column(ds.column_names, spec.columns)
         ds = undecoded(ds, img_col) if img_col else ds
