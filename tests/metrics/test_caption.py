@@ -72,6 +72,7 @@ def test_missing_spice_jars_name_the_file(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 
 def test_the_java_tokenizer_says_nothing_on_stderr_and_stderr_still_works_after() -> None:
+    """Both callers of the PTB tokenizer: the caption metrics and the validation CIDEr used during training."""
     import subprocess
     import sys
 
@@ -80,9 +81,14 @@ def test_the_java_tokenizer_says_nothing_on_stderr_and_stderr_still_works_after(
         "from vitcli.metrics.caption import compute_caption_metrics\n"
         "import io; real, sys.stderr = sys.stderr, io.StringIO()  # as a progress display replaces it\n"
         "m = compute_caption_metrics({1: 'a red circle'}, {1: ['a red circle', 'a big red circle']}).metrics\n"
-        "sys.stderr = real; print('after', file=sys.stderr); print(round(m['Bleu_1'], 3))\n"
+        "from vitcli.training.task_eval import cider  # validation-based selection's scorer\n"
+        "refs = {'a': ['a red circle', 'a big red circle'], 'b': ['two blue squares', 'a blue square']}\n"
+        "c = cider({'a': 'a red circle', 'b': 'blue squares'}, refs)\n"
+        "from pycocoevalcap.cider.cider import Cider  # the oracle: plain words need no PTB tokenisation\n"
+        "o = Cider().compute_score(refs, {'a': ['a red circle'], 'b': ['blue squares']})[0]\n"
+        "sys.stderr = real; print('after', file=sys.stderr); print(round(m['Bleu_1'], 3), c == o, c > 0)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "1.0"
+    assert done.stdout.strip() == "1.0 True True"
     assert "PTBTokenizer" not in done.stderr and done.stderr.strip().endswith("after")

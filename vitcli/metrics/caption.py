@@ -114,16 +114,9 @@ def compute_caption_metrics(
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    gts_raw = {k: [{"caption": c} for c in references[k]] for k in predictions}
-    res_raw = {k: [{"caption": predictions[k]}] for k in predictions}
     try:
-        tokenizer = PTBTokenizer()
-        with java_stderr_kept() as said:
-            gts = tokenizer.tokenize(gts_raw)
-            res = tokenizer.tokenize(res_raw)
-        _check_tokenized(gts, res, len(predictions), "".join(said))
+        gts, res = ptb_tokenize(predictions, references)
         metrics: dict[str, float] = {}
         per_image: dict[Any, dict[str, Any]] = {k: {} for k in gts}
         scorers: list[tuple[Any, Any]] = [
@@ -152,6 +145,32 @@ def compute_caption_metrics(
             "check `java -version` works and that the JVM has ~2 GB of memory for METEOR",
         ) from None
     return CaptionScores(metrics=metrics, per_image=per_image, tokenized_predictions={k: v[0] for k, v in res.items()})
+
+
+def ptb_tokenize(
+    predictions: Mapping[Any, str], references: Mapping[Any, Sequence[str]]
+) -> tuple[dict[Any, list[str]], dict[Any, list[str]]]:
+    """(references, predictions) after COCO's Java PTB tokenizer, its speed report kept off the terminal."""
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    tokenizer = PTBTokenizer()
+    with java_stderr_kept() as said:
+        gts = tokenizer.tokenize({k: [{"caption": c} for c in references[k]] for k in predictions})
+        res = tokenizer.tokenize({k: [{"caption": predictions[k]}] for k in predictions})
+    _check_tokenized(gts, res, len(predictions), "".join(said))
+    return gts, res
+
+
+def corpus_cider(predictions: Mapping[Any, str], references: Mapping[Any, Sequence[str]]) -> float:
+    """Corpus CIDEr alone (COCO's CIDEr-D after PTB tokenisation): what validation-based selection ranks by."""
+    from pycocoevalcap.cider.cider import Cider
+
+    check_java()
+    try:
+        gts, res = ptb_tokenize(predictions, references)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise ConfigError(f"pycocoevalcap's Java tools failed: {e}", JAVA_HINT) from None
+    return float(Cider().compute_score(gts, res)[0])
 
 
 def _spice_f(value: Any) -> float:

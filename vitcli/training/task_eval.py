@@ -80,14 +80,7 @@ class TaskEval:
 
 
 def cider(predictions: dict[str, str], references: dict[str, list[str]]) -> float:
-    """Corpus CIDEr (COCO's CIDEr-D implementation) after PTB tokenisation, as COCOEvalCap computes it."""
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+    """Corpus CIDEr of the validation captions (empty predictions score as empty captions)."""
+    from vitcli.metrics.caption import corpus_cider
 
-    from vitcli.metrics.caption import check_java
-
-    check_java()
-    tok = PTBTokenizer()
-    gts = tok.tokenize({k: [{"caption": c} for c in references[k]] for k in predictions})
-    res = tok.tokenize({k: [{"caption": predictions[k] or ""}] for k in predictions})
-    return float(Cider().compute_score(gts, res)[0])
+    return corpus_cider({k: v or "" for k, v in predictions.items()}, references)
