@@ -131,3 +131,43 @@ def test_vision_image_size_resizes_a_pretrained_cnn_tower_and_its_token_grid(tmp
             assert "vision_image_size" in str(error)
         else:
             raise AssertionError(f"{cfg.vision_type} tower accepted model.vision_image_size")
+
+
+def test_vision_feature_layer_picks_an_earlier_cnn_stage_as_image_tokens(tmp_path):
+    """Earlier Lite0 stages keep colour that its ImageNet head discards; the token grid and the projector's input width
+    follow the chosen map, checked against the classifier's own trunk run outside vitcli."""
+    from transformers import AutoModelForImageClassification
+
+    from vitcli.modeling.load import load_model
+    from vitcli.runtime.errors import ConfigError
+
+    folder = str(efficientnet_lite0.lite0_converted())
+    trunk = AutoModelForImageClassification.from_pretrained(folder).eval().efficientnet
+    text = "<image>\nwhat"
+    for layer, channels, tokens in ((-4, 192, 9), (-7, 112, 36)):  # stride 32 -> 3x3, stride 16 -> 6x6 at 96 px
+        cfg = ModelConfig(vision=folder, vision_image_size=96, vision_feature_layer=layer, **TINY_LM)
+        model, processor = compose_model(cfg, ["what", "a cat"])
+        prompt = processor.tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
+        batch = processor(images=[Image.new("RGB", (80, 80), "orange")], text=[prompt], return_tensors="pt")
+        assert model.config.vision_config.hidden_size == channels
+        assert int((batch["input_ids"] == model.config.image_token_id).sum()) == tokens
+        model.eval()
+        with torch.no_grad():
+            expected = trunk(batch["pixel_values"], output_hidden_states=True).hidden_states[layer]
+            got = model.model.vision_tower(batch["pixel_values"], output_hidden_states=True).hidden_states[layer]
+            logits = model(**batch).logits
+        assert torch.equal(got, expected.flatten(2).transpose(1, 2))
+    model.save_pretrained(tmp_path / "run")
+    processor.save_pretrained(tmp_path / "run")
+    again, _ = load_model(str(tmp_path / "run"), torch.float32)
+    assert again.config.vision_feature_layer == -7
+    with torch.no_grad():
+        assert torch.allclose(again.eval()(**batch).logits, logits, atol=1e-5)
+    try:
+        compose_model(ModelConfig(vision=folder, vision_feature_layer=-40, **TINY_LM), ["what"])
+    except ConfigError as error:
+        assert "out of range" in str(error) and "-18" in error.hint
+    else:
+        raise AssertionError("vision_feature_layer=-40 was accepted")

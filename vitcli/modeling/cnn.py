@@ -1,5 +1,6 @@
-"""CNN vision towers for Llava: a conv backbone whose last feature map (B, C, h, w) becomes h*w image tokens
-(B, h*w, C), the (B, N, D) hidden states Llava selects from. Backbones: a transformers conv model (ConvNeXt, ResNet,
+"""CNN vision towers for Llava: a conv backbone whose feature maps (B, C, h, w) become h*w image tokens (B, h*w, C),
+the (B, N, D) hidden states Llava selects from with `vision_feature_layer` (-1 the last map; earlier stages keep more
+of what a classifier's last layers discard, such as colour). Backbones: a transformers conv model (ConvNeXt, ResNet,
 EfficientNet, RegNet, MobileNetV2; random from cfg sizes with `--set model.vision_type=cnn`, or pretrained via --vision
 with that flag), or the pretrained ImageNet EfficientNet-Lite0 of modeling/efficientnet.py (`--vision
 efficientnet-lite0`, its .pth, or its converted folder; no flag needed): 7x7 tokens of 1280 channels at 224 px.
@@ -93,10 +94,6 @@ def load_cnn_tower(cfg: Any) -> Any:
     from vitcli.modeling.pretrained import VisionTower, _from_pretrained, describe_tower, load_image_processor
     from vitcli.runtime.errors import ConfigError
 
-    if cfg.vision_feature_layer != -1:
-        raise ConfigError(
-            "CNN towers give image tokens from their last feature map only", "use --set model.vision_feature_layer=-1"
-        )
     if cfg.vision:
         source = efficientnet.resolve_lite0(cfg.vision) if efficientnet.is_lite0_source(cfg.vision) else cfg.vision
         backbone = _from_pretrained(AutoModel, source, "CNN vision model", use_safetensors=True, dtype=torch.float32)
@@ -115,8 +112,15 @@ def load_cnn_tower(cfg: Any) -> Any:
 
     size = image_processor(Image.new("RGB", (256, 256)), return_tensors="pt")["pixel_values"].shape[-1]
     with torch.no_grad():
-        tokens = model(torch.zeros(1, 3, size, size)).last_hidden_state
+        states = model(torch.zeros(1, 3, size, size)).hidden_states
+    try:  # any stage's map: -1 the last; earlier ones keep more of what ImageNet training discards (colour)
+        tokens = states[cfg.vision_feature_layer]
+    except IndexError:
+        raise ConfigError(
+            f"vision_feature_layer {cfg.vision_feature_layer} is out of range: this CNN has {len(states)} feature maps",
+            f"pick a layer between -1 and -{len(states)}",
+        ) from None
     side = int(round(tokens.shape[1] ** 0.5))
     config.hidden_size, config.image_size, config.patch_size = tokens.shape[-1], size, size // side
-    tower = describe_tower(model.float().eval(), config, image_processor, -1)
+    tower = describe_tower(model.float().eval(), config, image_processor, cfg.vision_feature_layer)
     return VisionTower(model, config, image_processor, tower.image_size, tower.token_patch, 0, False)

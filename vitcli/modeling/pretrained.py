@@ -113,7 +113,7 @@ def describe_tower(tower: Any, vision_config: Any, image_processor: Any, feature
     except IndexError:
         raise ConfigError(
             f"vision_feature_layer {feature_layer} is out of range ({len(states)} hidden states)",
-            "pick a layer between -1 and -{len(states)}",
+            f"pick a layer between -1 and -{len(states)}",
         ) from None
     if feature.dim() != 3:
         raise ModelError(
