@@ -4,7 +4,7 @@
 # accuracy and CIDEr). One line per (seed, loss).
 # Usage: bash benchmarks/contrastive_views.sh [WORK_DIR] [SEED...]   (defaults: bench-contrastive, seed 0)
 # Sizes: TRAIN=2000 VAL=100 TEST=200 scenes (the quickstart's); the first README table used TRAIN=120 VAL=20 TEST=50
-# EPOCHS=10. WEIGHT=0.1 is the NT-Xent weight.
+# EPOCHS=10. WEIGHT=0.1 is the NT-Xent weight; MODES="plain views" picks the runs (one at a time on a busy machine).
 set -euo pipefail
 WORK=${1:-bench-contrastive}; shift || true
 SEEDS=${*:-0}
@@ -14,7 +14,7 @@ mkdir -p "$WORK"
 [ -d "$WORK/data" ] || $V build-dataset synthetic --out "$WORK/data" --num-train "${TRAIN:-2000}" \
   --num-val "${VAL:-100}" --num-test "${TEST:-200}"
 for seed in $SEEDS; do
-  for mode in plain views; do
+  for mode in ${MODES:-plain views}; do
     extra=(); [ "$mode" = views ] && extra=(--contrastive views --contrastive-weight "${WEIGHT:-0.1}")
     run="$WORK/run_${mode}_s$seed"
     $V train --data "$WORK/data" --output "$run" --preset tiny "${EPOCH_FLAG[@]}" --seed "$seed" --overwrite --json \

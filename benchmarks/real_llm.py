@@ -10,7 +10,7 @@
 
     python benchmarks/real_llm.py --gguf .test-cache/SmolLM2-135M-Instruct.Q4_1.gguf [--scenes 400]
            [--align-epochs 1.5] [--instruct-epochs 1] [--no-instruct] [--score-align] [--vision-lr 0]
-           [--views 0] [--projector-init default] [--eval-samples 0] [--no-retention] [--work DIR]
+           [--views 0] [--feature-layer -1] [--projector-init default] [--eval-samples 0] [--no-retention] [--work DIR]
 
 The README's rows: --vision-lr 3e-4 --score-align (the tower trained, both stages scored); --align-epochs 0.75
 --no-instruct --no-retention (the tower frozen); no flags (the example's recipe: tower frozen, align 1.5, LoRA 1).
@@ -169,6 +169,7 @@ def main() -> None:
     ap.add_argument("--instruct-lr", type=float, default=2e-4)
     ap.add_argument("--vision", default="efficientnet-lite0", help="the tower (name, .pth or converted folder)")
     ap.add_argument("--vision-lr", type=float, default=0.0, help="> 0: the pretrained tower trains at this rate")
+    ap.add_argument("--feature-layer", type=int, default=-1, help="the tower's feature map the image tokens come from")
     ap.add_argument("--projector-init", default="default", help="default | standardize (vitcli train's key)")
     ap.add_argument("--align-lr", type=float, default=1e-3, help="the projector's learning rate (both stages)")
     ap.add_argument("--no-retention", action="store_true", help="skip the text-retention evaluation")
@@ -205,6 +206,8 @@ def main() -> None:
             "--learning-rate",
             str(args.align_lr),
             *SIZE,
+            "--set",
+            f"model.vision_feature_layer={args.feature_layer}",
             "--set",
             f"projector_init={args.projector_init}",
             *PACK,
