@@ -74,6 +74,7 @@ class TrainConfig:
     overwrite: bool = False
     max_train_samples: int = 0  # 0 = all
     loss_reduction: str = "token"  # token | turn (every answer weighs the same) | sqrt (see training/answer_loss.py)
+    answer_logits_only: bool = True  # project only answer positions onto the vocabulary (same loss, less compute)
     pack_turns: int = (
         1  # > 1: up to this many rows sharing an image train as one sample (image encoded once, rows kept apart)
     )

@@ -31,3 +31,22 @@ ZOO: dict[str, Callable[[Path], Path]] = {
     **OTHER_FAMILIES,
     "vision-encoder-decoder": build_vit_gpt2,
 }
+
+
+def assert_answer_logits_give_the_models_loss(model, processor, inputs: dict, labels, loss) -> None:  # noqa: ANN001
+    """vitcli trains on logits of the answer positions only (training/answer_loss.py) where the family allows it:
+    the loss must equal the family's own loss on full logits. BLIP (label smoothing), GIT (image positions first)
+    and encoder-decoders keep full logits; BLIP-2 takes no logits_to_keep."""
+    import torch
+
+    from vitcli.training.answer_loss import answer_loss_func, answer_mask, projects_answers_only
+
+    family = model.config.model_type
+    assert projects_answers_only(model, processor) == (family not in ("blip", "blip-2", "git", "florence2")), family
+    if not projects_answers_only(model, processor):
+        return
+    with torch.no_grad():
+        outputs = model(**inputs, logits_to_keep=answer_mask(labels))
+    assert outputs.logits.shape[0] == int(answer_mask(labels).sum())
+    sliced = answer_loss_func("token", answers_only=True)(outputs, labels)
+    assert torch.allclose(sliced, loss, atol=1e-5), (float(sliced), float(loss))

@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from tests.zoo import assert_answer_logits_give_the_models_loss
 from tests.zoo.chat_families import CHAT_FAMILIES
 
 # family -> (markers the rendered prompt must contain, suffix it must end with)
@@ -102,6 +103,7 @@ def test_image_tokens_match_features_and_loss(loaded, monkeypatch):
         loss = model(**inputs, labels=inputs["input_ids"]).loss
     assert torch.isfinite(loss)
     assert len(seen) == 1 and seen[0][0] == seen[0][1] > 0, seen
+    assert_answer_logits_give_the_models_loss(model, processor, dict(inputs), inputs["input_ids"], loss)
 
 
 def test_batched_generate_left_padded(loaded):

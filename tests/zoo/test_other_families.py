@@ -10,6 +10,7 @@ import torch
 import transformers as tf
 from PIL import Image
 
+from tests.zoo import assert_answer_logits_give_the_models_loss
 from tests.zoo.other_families import OTHER_FAMILIES
 
 SHORT = "What colour is the circle?"
@@ -189,6 +190,7 @@ def test_forward_with_labels(load, family):
     with torch.no_grad():
         loss = model(**enc, labels=labels).loss
     assert loss is not None and torch.isfinite(loss)
+    assert_answer_logits_give_the_models_loss(model, processor, dict(enc), labels, loss)
 
 
 @pytest.mark.parametrize("family", sorted(f for f, case in CASES.items() if case.nested))

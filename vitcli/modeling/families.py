@@ -42,6 +42,13 @@ class Family:
         return self.prompt in ("seq2seq", "image-only")
 
     @property
+    def answer_logits(self) -> bool:
+        """Whether training may project only the answer positions (`logits_to_keep`): logits line up with the
+        labels under the causal shift and the family's loss is plain cross-entropy (not so for BLIP, which smooths
+        labels, GIT, which puts image positions first, or encoder-decoders, which do not shift)."""
+        return self.prompt in ("chat", "prefix-lm")
+
+    @property
     def generate_padding(self) -> str:
         """Decoder-only models continue the prompt, so prompts pad on the left; encoders take right padding."""
         return "right" if self.encoder_decoder else "left"

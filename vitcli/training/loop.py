@@ -18,6 +18,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from vitcli.config import TrainConfig
 from vitcli.modeling.families import IMAGE_TOKEN
 from vitcli.runtime.errors import ConfigError
+from vitcli.training.answer_loss import answer_mask
 from vitcli.training.augment import augment_batch
 from vitcli.training.contrastive import contrastive_loss, views_loss
 from vitcli.training.recipe import SELECTION_METRIC, selection_score
@@ -215,6 +216,7 @@ class VitcliTrainer(Trainer):
         contrastive_temperature: float = 0.07,
         contrastive: str = "text",
         augment_images: float = 0.0,
+        answers_only: bool = False,
         task_eval: Any = None,
         sample_log: Any = None,
         **kwargs: Any,
@@ -225,6 +227,7 @@ class VitcliTrainer(Trainer):
         self.contrastive_temperature = contrastive_temperature
         self.contrastive = contrastive  # text: image-text InfoNCE | views: NT-Xent over two views of each image
         self.augment_images = augment_images  # > 0: shift training images by up to this fraction (augment.py)
+        self.answers_only = answers_only  # logits only where an answer token is predicted (answer_loss.py)
         self.task_eval = task_eval
         self.sample_log = sample_log  # counts (or raises) what the lazy sample checks met; see training/samples.py
         self._contrastive_sum, self._contrastive_n = 0.0, 0
@@ -295,6 +298,8 @@ class VitcliTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
         if self.augment_images and model.training:
             inputs = augment_batch(inputs, self.augment_images)
+        if self.answers_only and "labels" in inputs:
+            inputs = {**inputs, "logits_to_keep": answer_mask(inputs["labels"])}
         if not self.contrastive_weight or "pixel_values" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         if self.contrastive == "views":

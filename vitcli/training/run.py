@@ -60,7 +60,7 @@ def train(
     from vitcli.modeling.freeze import TRAINABLE_FILE, merge_lora, prepare_model
     from vitcli.modeling.projector_init import fit_new_projector
     from vitcli.runtime.device import resolve_device, resolve_dtype, resolve_load, seed_everything, use_device
-    from vitcli.training.answer_loss import REDUCTIONS, answer_loss_func
+    from vitcli.training.answer_loss import REDUCTIONS, answer_loss_func, projects_answers_only
     from vitcli.training.interrupt import StopOnSignal
     from vitcli.training.loop import (
         MetricsLogger,
@@ -146,6 +146,7 @@ def train(
     logger = MetricsLogger(out / METRICS)
     stop = StopOnSignal()
     lr_by_part = {"vision_tower": cfg.vision_learning_rate, "multi_modal_projector": cfg.projector_learning_rate}
+    answers_only = cfg.answer_logits_only and projects_answers_only(model, processor)
     trainer = VitcliTrainer(
         model=model,
         args=args,
@@ -157,8 +158,9 @@ def train(
         contrastive_temperature=cfg.contrastive_temperature,
         contrastive=cfg.contrastive,
         augment_images=cfg.augment_images,
+        answers_only=answers_only,
         task_eval=task_eval,
-        compute_loss_func=answer_loss_func(cfg.loss_reduction),
+        compute_loss_func=answer_loss_func(cfg.loss_reduction, answers_only),
         callbacks=[logger, stop, *(tensorboard_callback(cfg, out) if main else []), *(callbacks or [])],
         sample_log=SampleLog(samples),
     )
