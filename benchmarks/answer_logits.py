@@ -7,7 +7,8 @@
 The LM is SmolLM2-135M's shape (30 layers, hidden 576, random weights) with its own vocabulary (49,152) and with
 Qwen2's (151,646) and Gemma 3's (262,144); a batch is 4 packed samples of --length tokens of which --answer-share
 are answer tokens (VQA rows packed 5 to a sample: about 16%). A step is forward + backward + the loss; the two modes
-alternate, and the median of --steps timed steps of each is reported, so load on a shared CPU hits both alike.
+alternate, and the median of --steps timed steps of each is reported (wall and this process's CPU seconds), so load
+on a shared CPU hits both alike; with --threads 1 the CPU seconds are the steadier figure there.
 `loss_diff` is |full - answers-only| on the same batch (the two losses are the same quantity).
 
     python benchmarks/answer_logits.py [--vocabs 49152 151646 262144] [--length 256] [--answer-share 0.16]
@@ -81,12 +82,15 @@ def main() -> None:
         ids, labels = batch(vocab, args.batch_size, args.length, args.answer_share)
         losses = {mode: step(model, ids, labels, mode) for mode in (False, True)}  # warm-up, and the two losses
         times: dict[bool, list[float]] = {False: [], True: []}
+        cpu: dict[bool, list[float]] = {False: [], True: []}
         for _ in range(args.steps):
             for mode in (False, True):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 step(model, ids, labels, mode)
                 times[mode].append(time.perf_counter() - start)
+                cpu[mode].append(time.process_time() - start_cpu)
         full, answers = statistics.median(times[False]), statistics.median(times[True])
+        full_cpu, answers_cpu = statistics.median(cpu[False]), statistics.median(cpu[True])
         kept = int(answer_mask(labels).sum())
         mib = 4 * vocab / 2**20  # fp32 logits per position
         print(
@@ -97,6 +101,9 @@ def main() -> None:
                     "step_s_full": round(full, 3),
                     "step_s_answers": round(answers, 3),
                     "speedup": round(full / answers, 3),
+                    "cpu_s_full": round(full_cpu, 3),
+                    "cpu_s_answers": round(answers_cpu, 3),
+                    "cpu_speedup": round(full_cpu / answers_cpu, 3),
                     "logits_mib_full": round(ids.numel() * mib, 1),
                     "logits_mib_answers": round(kept * mib, 1),
                     "loss_diff": abs(losses[False] - losses[True]),
