@@ -64,6 +64,29 @@ def test_augment_is_seeded_and_changes_the_image():
     assert not torch.allclose(first, augment(pixels))  # the next draw is another view
 
 
+def test_views_pool_the_feature_map_the_image_tokens_come_from():
+    """With vision_feature_layer set to an earlier CNN stage, NT-Xent acts on that stage: the pooled features equal the
+    mean of what transformers' Llava hands its projector (caught with a hook, outside vitcli's code)."""
+    import torch
+
+    from vitcli.config import ModelConfig
+    from vitcli.modeling.compose import compose_model
+    from vitcli.training.contrastive import pooled_tower_features
+
+    tiny_lm = {"text_hidden_size": 32, "text_num_layers": 1, "text_num_heads": 2, "text_intermediate_size": 64}
+    model, _ = compose_model(ModelConfig(vision_type="cnn", vision_feature_layer=-2, **tiny_lm), ["what"])
+    model.eval()
+    seen = []
+    model.model.multi_modal_projector.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        model.model.get_image_features(pixel_values=pixels)
+        pooled = pooled_tower_features(model, pixels)
+        last = model.model.vision_tower(pixels).last_hidden_state
+    assert pooled.shape == (2, model.config.vision_config.hidden_size) and last.shape[-1] != pooled.shape[-1]
+    assert torch.allclose(pooled, seen[0].reshape(2, -1, pooled.shape[-1]).mean(1), atol=1e-6)
+
+
 def test_gradient_reaches_the_vision_tower_only():
     import torch
 
@@ -85,7 +108,7 @@ def test_single_image_batch_adds_zero():
 
     from vitcli.training.contrastive import views_loss
 
-    assert float(views_loss(tiny_model(), torch.randn(1, 3, 32, 32), 0.1)) == 0.0
+    assert float(views_loss(tiny_model(), torch.randn(1, 3, 32, 32), 0.1).detach()) == 0.0
 
 
 def test_three_steps_log_a_finite_contrastive_loss(make_cfg, tmp_path):

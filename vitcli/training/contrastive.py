@@ -86,16 +86,20 @@ def augment(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def pooled_tower_features(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
-    """Mean over patches (or the spatial grid, for CNN towers) of the vision tower's last hidden state -> (B, D).
-    No projection head: nothing extra to train, save or drop at export, and resume/LoRA see the same parameters."""
+    """Mean over patches (or the spatial grid, for CNN towers) of the tower's hidden state the image tokens come from
+    (config.vision_feature_layer; -1: the last hidden state) -> (B, D). No projection head: nothing extra to train,
+    save or drop at export, and resume/LoRA see the same parameters."""
     inner = getattr(model, "model", model)
     tower = getattr(inner, "vision_tower", None) or getattr(model, "vision_tower", None)
     if tower is None:
         from vitcli.runtime.errors import ConfigError
 
         raise ConfigError("--contrastive views needs a model with a vision tower", "use --contrastive text")
-    out = tower(pixels.to(next(tower.parameters()).dtype))
-    hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+    layer = getattr(model.config, "vision_feature_layer", -1)
+    earlier = isinstance(layer, int) and layer != -1  # e.g. a CNN stage before the ImageNet head
+    out = tower(pixels.to(next(tower.parameters()).dtype), output_hidden_states=earlier)
+    hidden = out.hidden_states[layer] if earlier else getattr(out, "last_hidden_state", None)
+    hidden = out[0] if hidden is None else hidden
     return hidden.mean(dim=1) if hidden.ndim == 3 else hidden.flatten(2).mean(-1)  # (B, D)
 
 
