@@ -9,11 +9,14 @@
   minutes      end to end (build + train + every eval), wall, and CPU minutes / cores = minutes on free cores
 
     python benchmarks/real_llm.py --gguf .test-cache/SmolLM2-135M-Instruct.Q4_1.gguf [--scenes 400]
-           [--align-epochs 1.5] [--instruct-epochs 1] [--no-instruct] [--score-align] [--vision-lr 0]
-           [--views 0] [--feature-layer -1] [--projector-init default] [--eval-samples 0] [--no-retention] [--work DIR]
+           [--align-epochs 1.5] [--instruct-epochs 1.5] [--no-instruct] [--score-align] [--vision-lr 0]
+           [--views 0] [--feature-layer -4] [--projector-init default] [--eval-samples 0] [--no-retention] [--work DIR]
 
-The README's rows: --vision-lr 3e-4 --score-align (the tower trained, both stages scored); --align-epochs 0.75
---no-instruct --no-retention (the tower frozen); no flags (the example's recipe: tower frozen, align 1.5, LoRA 1).
+The README's rows: no flags (the example's recipe: tower frozen, tokens from stage 6, align 1.5, LoRA 1.5);
+--instruct-epochs 1 and 2 (the recipe's neighbours); --feature-layer -1 --instruct-epochs 1 (tokens from the
+ImageNet head); --feature-layer -1 --instruct-epochs 1 --vision-lr 3e-4 --score-align (the tower trained, both
+stages scored); --feature-layer -1 --align-epochs 0.75 --no-instruct --no-retention (the tower frozen, align only).
+The contrastive table: --feature-layer -1 --vision-lr 3e-4 --no-instruct [--views 0.1] (200 test rows scored).
 
 On a CPU shared with other jobs wall time is inflated; the CPU seconds of the child processes are not (much), so
 `minutes` also reports cpu_minutes / --cores as the time the same work takes when the cores are free."""
@@ -161,7 +164,7 @@ def main() -> None:
     ap.add_argument("--work", default=None, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--scenes", type=int, default=400, help="train scenes (5 rows each)")
     ap.add_argument("--align-epochs", type=float, default=1.5)
-    ap.add_argument("--instruct-epochs", type=float, default=1.0)
+    ap.add_argument("--instruct-epochs", type=float, default=1.5)
     ap.add_argument("--no-instruct", action="store_true", help="stop after align (the LM is untouched)")
     ap.add_argument("--score-align", action="store_true", help="also score the align run (a frontier point)")
     ap.add_argument("--eval-samples", type=int, default=0, help="score the first N test rows per task (0 = all)")
@@ -169,7 +172,7 @@ def main() -> None:
     ap.add_argument("--instruct-lr", type=float, default=2e-4)
     ap.add_argument("--vision", default="efficientnet-lite0", help="the tower (name, .pth or converted folder)")
     ap.add_argument("--vision-lr", type=float, default=0.0, help="> 0: the pretrained tower trains at this rate")
-    ap.add_argument("--feature-layer", type=int, default=-1, help="the tower's feature map the image tokens come from")
+    ap.add_argument("--feature-layer", type=int, default=-4, help="the tower's feature map the image tokens come from")
     ap.add_argument("--projector-init", default="default", help="default | standardize (vitcli train's key)")
     ap.add_argument("--align-lr", type=float, default=1e-3, help="the projector's learning rate (both stages)")
     ap.add_argument("--no-retention", action="store_true", help="skip the text-retention evaluation")

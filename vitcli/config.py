@@ -26,7 +26,7 @@ class ModelConfig:
     projector: str = "mlp2x_gelu"  # linear | mlp2x_gelu
     vision_type: str = "siglip"  # random tower family: siglip (plain ViT) | swin (windowed, hierarchical ViT)
     vision_position_init: str = "sincos"  # random siglip tower: sincos (2D sine-cosine start) | random
-    vision_feature_layer: int = -1
+    vision_feature_layer: int = -1  # hidden state giving image tokens (LLaVA-1.5: -2; a CNN: a stage's feature map)
     vision_feature_select_strategy: str = "full"  # full | default (drop CLS)
     image_size: int = 64
     vision_image_size: int = 0  # pretrained CNN tower: resize images to this side (0 = its processor's size)
