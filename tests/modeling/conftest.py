@@ -52,7 +52,7 @@ def save_tiny_vision(kind: str, out: Path) -> Path:
     return out
 
 
-def save_tiny_lm(kind: str, out: Path) -> Path:
+def save_tiny_lm(kind: str, out: Path, hidden: int = 32) -> Path:
     """A random causal LM (llama | gpt2) with a small BPE tokenizer trained in-process; llama gets no template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
@@ -78,8 +78,8 @@ def save_tiny_lm(kind: str, out: Path) -> Path:
         model = LlamaForCausalLM(
             LlamaConfig(
                 vocab_size=len(tok),
-                hidden_size=32,
-                intermediate_size=64,
+                hidden_size=hidden,
+                intermediate_size=2 * hidden,
                 num_hidden_layers=2,
                 num_attention_heads=2,
                 num_key_value_heads=2,
@@ -118,6 +118,13 @@ def tiny_clip(parts_dir) -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama(parts_dir) -> Path:
     return save_tiny_lm("llama", parts_dir / "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_64(parts_dir) -> Path:
+    """Every matrix at least 64 wide (bitsandbytes' 4-bit block), as in any real LM: on CPUs with AVX512-BF16,
+    bitsandbytes repacks 4-bit weights for inference and cannot pack narrower ones."""
+    return save_tiny_lm("llama", parts_dir / "llama64", hidden=64)
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,9 @@ def batch(processor):
     return processor(images=[Image.new("RGB", (32, 32), "green")], text=[text], return_tensors="pt")
 
 
-def test_4bit_lm_lora_trains_and_exports_what_it_learned(tiny_llama, tiny_clip):
+def test_4bit_lm_lora_trains_and_exports_what_it_learned(tiny_llama_64, tiny_clip):
     plan = LoadPlan("4bit", torch.bfloat16, torch.bfloat16)
-    model, processor = compose_model(ModelConfig(vision=str(tiny_clip), llm=str(tiny_llama)), [], plan, "cpu")
+    model, processor = compose_model(ModelConfig(vision=str(tiny_clip), llm=str(tiny_llama_64)), [], plan, "cpu")
     kinds = {n: type(p).__name__ for n, p in model.named_parameters()}
     assert kinds["model.language_model.layers.0.self_attn.q_proj.weight"] == "Params4bit"
     assert all(k == "Parameter" for n, k in kinds.items() if "vision_tower" in n or "multi_modal_projector" in n)

@@ -268,6 +268,7 @@ def merge_quantized_lora(model: Any, dtype: Any) -> Any:
     from peft.tuners.lora import LoraLayer
     from peft.utils.integrations import dequantize_bnb_weight
 
+    unpack_cpu_4bit(model)
     for name, module in list(model.named_modules()):
         base = module.get_base_layer() if isinstance(module, LoraLayer) else None
         if base is None or type(base.weight).__name__ not in ("Params4bit", "Int8Params"):
@@ -289,6 +290,18 @@ def merge_quantized_lora(model: Any, dtype: Any) -> Any:
     if getattr(model, "hf_quantizer", None) is not None:
         model.hf_quantizer.remove_quantization_config(model)
     return model.to(dtype)
+
+
+def unpack_cpu_4bit(model: Any) -> None:
+    """Restore the standard layout of 4-bit weights that bitsandbytes repacked in place for its AVX512-BF16 CPU
+    inference kernel (it does so on an eval forward); dequantizing reads the standard layout, and bitsandbytes
+    restores it the same way before it saves."""
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if getattr(getattr(weight, "quant_state", None), "packing_format_for_cpu", False):
+            from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse
+
+            weight.data, weight.quant_state = _convert_weight_packed_for_cpu_inverse(weight.data, weight.quant_state)
 
 
 PROJECTORS = ("linear", "mlp2x_gelu")
