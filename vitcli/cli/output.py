@@ -73,10 +73,15 @@ def progress_bar(description: str, total: int | None) -> Iterator[Any]:
 
 
 def quiet_libraries() -> None:
-    """Silence library progress bars and info logs: stderr carries our progress only."""
+    """Silence library progress bars and info logs: stderr carries our progress only. bitsandbytes, imported by peft
+    and transformers whatever the run, warns on every CPU with AVX512-BF16 that an optional 4-bit CPU kernel is
+    missing; vitcli never runs 4-bit on CPU, so its warnings are kept to errors."""
+    import logging
+
     import datasets
     import transformers
 
     datasets.disable_progress_bars()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
