@@ -598,6 +598,12 @@ def test_entry_point_pickle_model_refused(tmp_path, pickle_model, images):
     assert_clean_error(res.stderr, "pickle weights")
 
 
+def sigint_default() -> None:
+    """Popen preexec_fn: the child starts with SIGINT at its default, as under a terminal. A suite run as a
+    background job (`pytest &`, nohup) inherits SIGINT ignored, and a command started so rightly ignores Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(
     proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 90, sig: int = signal.SIGINT
 ) -> tuple[int, str]:
@@ -642,6 +648,7 @@ def test_ctrl_c_while_captioning_from_a_pipe_exits_130_and_keeps_no_output(tmp_p
         text=True,
         env=vitcli_env(),
         cwd=tmp_path,
+        preexec_fn=sigint_default,
     )
     proc.stdin.write(f"{images / IMG}\n" * 2)  # batch 1 runs once batch 2 is read (images load a batch ahead)
     proc.stdin.flush()  # and never close it
@@ -677,6 +684,7 @@ def test_ctrl_c_while_building_exits_130_and_keeps_no_output(sig, tmp_path):
         text=True,
         env=vitcli_env(),
         cwd=tmp_path,
+        preexec_fn=sigint_default,
     )
     started = time.monotonic()
     code, err = interrupt(proc, lambda: time.monotonic() - started > 6, sig=sig)
